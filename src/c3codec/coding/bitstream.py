@@ -1,0 +1,232 @@
+"""The ``.c3`` file format (documented in docs/bitstream.md).
+
+    magic "C3IM" | version | image info | architecture config | parameter steps |
+    per-tensor (scale index, symbol range) | per-grid (symbol range, stream length) |
+    synthesis and ARM parameter stream lengths | synthesis parameter stream |
+    ARM parameter stream | latent streams, finest grid first | CRC-32 of all preceding bytes
+
+Integers are unsigned LEB128 varints unless said otherwise, reals are little-endian float64 so
+that the decoder uses bit-identical constants. The reader checks every field against a limit
+before allocating anything, and the CRC makes any corruption an error instead of a wrong image.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from ..config import ArchitectureConfig, ConfigError, EntropyConfig, LatentConfig, SynthesisConfig
+from .latents import LatentStreams
+from .parameters import MAX_PARAM_RANGE, TensorCode
+from .tables import MAX_SYMBOL_RANGE, PARAM_SCALE_LEVELS
+
+MAGIC = b"C3IM"
+VERSION = 1
+MAX_SIDE = 1 << 16
+MAX_PIXELS = 1 << 26  # 64 Mpixel: larger headers are rejected as absurd
+MAX_STREAM = 1 << 31
+
+
+class BitstreamError(ValueError):
+    """The file is not a valid .c3 file (wrong magic, unknown version, truncated, corrupted)."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    height: int
+    width: int
+    channels: int  # 1 (grey), 3 (RGB) or 4 (RGBA)
+    bit_depth: int  # 8 or 16
+
+    @property
+    def max_value(self) -> int:
+        return (1 << self.bit_depth) - 1
+
+
+@dataclass
+class C3File:
+    image: ImageInfo
+    arch: ArchitectureConfig
+    w_step: float
+    b_step: float
+    tensor_codes: list[TensorCode]
+    synthesis_params: bytes  # range-coded synthesis weights and biases
+    entropy_params: bytes  # range-coded ARM weights and biases
+    latents: LatentStreams
+    header_bytes: int = 0  # set by write/read: everything except the coded streams
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def uint(self, value: int) -> None:
+        if value < 0:
+            raise ValueError("negative varint")
+        while True:
+            byte = value & 0x7F
+            value >>= 7
+            self.buf.append(byte | (0x80 if value else 0))
+            if not value:
+                return
+
+    def real(self, value: float) -> None:
+        self.buf += struct.pack("<d", value)
+
+    def widths(self, widths: tuple[int, ...]) -> None:
+        self.uint(len(widths))
+        for w in widths:
+            self.uint(w)
+
+
+class _Reader:
+    def __init__(self, data: bytes, pos: int = 0) -> None:
+        self.data, self.pos = data, pos
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise BitstreamError("file is truncated")
+        out = self.data[self.pos: self.pos + n]
+        self.pos += n
+        return out
+
+    def uint(self, limit: int, what: str) -> int:
+        value = shift = 0
+        while True:
+            byte = self.take(1)[0]
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+            if shift > 35:
+                raise BitstreamError(f"malformed integer for {what}")
+        if value > limit:
+            raise BitstreamError(f"{what} = {value} exceeds the limit {limit}")
+        return value
+
+    def real(self, what: str) -> float:
+        (value,) = struct.unpack("<d", self.take(8))
+        if value != value or value in (float("inf"), float("-inf")):
+            raise BitstreamError(f"{what} is not a finite number")
+        return value
+
+    def widths(self, what: str) -> tuple[int, ...]:
+        n = self.uint(8, f"{what} depth")
+        return tuple(self.uint(255, f"{what} width") for _ in range(n))
+
+
+def _write_arch(w: _Writer, arch: ArchitectureConfig) -> None:
+    lat, syn, ent = arch.latents, arch.synthesis, arch.entropy
+    w.uint(lat.num_grids)
+    w.real(lat.step)
+    w.uint(int(lat.drop_finest))
+    w.real(lat.gain_factor)
+    w.widths(syn.widths)
+    w.uint(syn.num_residual)
+    w.uint(syn.residual_kernel)
+    w.widths(ent.widths)
+    w.uint(ent.context)
+    w.uint(int(ent.use_prev_grid))
+    w.uint(ent.prev_kernel)
+    w.real(ent.log_scale_shift)
+    w.real(ent.log_scale_min)
+    w.real(ent.log_scale_max)
+
+
+def _read_arch(r: _Reader) -> ArchitectureConfig:
+    try:
+        latents = LatentConfig(num_grids=r.uint(12, "number of grids"), step=r.real("latent step"),
+                               drop_finest=bool(r.uint(1, "drop-finest flag")),
+                               gain_factor=r.real("gain factor"))
+        synthesis = SynthesisConfig(widths=r.widths("synthesis"),
+                                    num_residual=r.uint(8, "residual layers"),
+                                    residual_kernel=r.uint(9, "residual kernel"))
+        entropy = EntropyConfig(widths=r.widths("entropy model"), context=r.uint(9, "context"),
+                                use_prev_grid=bool(r.uint(1, "previous-grid flag")),
+                                prev_kernel=r.uint(9, "previous-grid kernel"),
+                                log_scale_shift=r.real("log-scale shift"),
+                                log_scale_min=r.real("log-scale minimum"),
+                                log_scale_max=r.real("log-scale maximum"))
+    except ConfigError as exc:
+        raise BitstreamError(f"invalid architecture in header: {exc}") from None
+    return ArchitectureConfig(latents, synthesis, entropy)
+
+
+def num_synthesis_tensors(arch: ArchitectureConfig) -> int:
+    """Weights and biases of the synthesis (MLP and residual convs), sent first."""
+    return 2 * (len(arch.synthesis.widths) + 1 + arch.synthesis.num_residual)
+
+
+def num_tensors(arch: ArchitectureConfig) -> int:
+    """All weights and biases sent: synthesis, then ARM."""
+    return num_synthesis_tensors(arch) + 2 * (len(arch.entropy.widths) + 1)
+
+
+def write(f: C3File) -> bytes:
+    w = _Writer()
+    w.buf += MAGIC
+    w.uint(VERSION)
+    w.uint(f.image.height)
+    w.uint(f.image.width)
+    w.uint(f.image.channels)
+    w.uint(f.image.bit_depth)
+    _write_arch(w, f.arch)
+    w.real(f.w_step)
+    w.real(f.b_step)
+    for code in f.tensor_codes:
+        w.uint(code.scale_index)
+        w.uint(code.symbol_range)
+    for symbol_range, stream in zip(f.latents.symbol_ranges, f.latents.streams):
+        w.uint(symbol_range)
+        w.uint(len(stream))
+    w.uint(len(f.synthesis_params))
+    w.uint(len(f.entropy_params))
+    f.header_bytes = len(w.buf) + 4  # + CRC
+    w.buf += f.synthesis_params
+    w.buf += f.entropy_params
+    for stream in f.latents.streams:
+        w.buf += stream
+    w.buf += struct.pack("<I", zlib.crc32(w.buf))
+    return bytes(w.buf)
+
+
+def read(data: bytes) -> C3File:
+    """Parse and validate a .c3 file; raises :class:`BitstreamError` naming the problem."""
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise BitstreamError("not a C3 file (wrong magic bytes)")
+    r = _Reader(data, len(MAGIC))
+    version = r.uint(255, "format version")
+    if version != VERSION:
+        raise BitstreamError(f"unsupported format version {version} (this decoder reads {VERSION})")
+    height = r.uint(MAX_SIDE, "image height")
+    width = r.uint(MAX_SIDE, "image width")
+    if height == 0 or width == 0 or height * width > MAX_PIXELS:
+        raise BitstreamError(f"absurd image size {width}x{height}")
+    channels = r.uint(4, "channels")
+    bit_depth = r.uint(16, "bit depth")
+    if channels not in (1, 3, 4) or bit_depth not in (8, 16):
+        raise BitstreamError(f"unsupported image format: {channels} channels, {bit_depth} bit")
+    arch = _read_arch(r)
+    w_step, b_step = r.real("weight step"), r.real("bias step")
+    if not (0 < w_step < 1 and 0 < b_step < 1):
+        raise BitstreamError("parameter quantisation steps out of range")
+    codes = [TensorCode(r.uint(PARAM_SCALE_LEVELS - 1, "parameter scale index"),
+                        r.uint(MAX_PARAM_RANGE, "parameter range"))
+             for _ in range(num_tensors(arch))]
+    ranges, lengths = [], []
+    for _ in range(arch.latents.num_grids):
+        ranges.append(r.uint(MAX_SYMBOL_RANGE, "latent symbol range"))
+        lengths.append(r.uint(MAX_STREAM, "latent stream length"))
+    syn_len = r.uint(MAX_STREAM, "synthesis parameter stream length")
+    ent_len = r.uint(MAX_STREAM, "entropy parameter stream length")
+    header_bytes = r.pos + 4
+    if r.pos + syn_len + ent_len + sum(lengths) + 4 != len(data):
+        raise BitstreamError("file is truncated or has trailing bytes (stream lengths disagree)")
+    (crc,) = struct.unpack("<I", data[-4:])
+    if zlib.crc32(data[:-4]) != crc:
+        raise BitstreamError("file is corrupted (CRC mismatch)")
+    syn_params, ent_params = r.take(syn_len), r.take(ent_len)
+    streams = [r.take(n) for n in lengths]
+    return C3File(ImageInfo(height, width, channels, bit_depth), arch, w_step, b_step, codes,
+                  syn_params, ent_params, LatentStreams(ranges, streams), header_bytes)

@@ -1,0 +1,185 @@
+"""Every choice that defines a C3 model, in one place.
+
+The architecture config is what the decoder needs to rebuild the networks: it is serialised into
+the file header (see ``coding/bitstream.py``). The fitting config only drives the encoder.
+Defaults follow C3's Kodak setting (c3-supplementary, Tables 4 and 5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+# Natural logs of C3's Laplace scale clip range [1e-3, 150], kept as literals so that the decoder
+# never evaluates a transcendental function whose last bit could differ between machines.
+LOG_SCALE_MIN_DEFAULT = -6.907755278982137  # math.log(1e-3)
+LOG_SCALE_MAX_DEFAULT = 5.0106352940962555  # math.log(150.0)
+
+Approximation = Literal["c3", "coolchic", "coolchic_v2"]
+"""Quantisation approximation used while fitting the latents.
+
+- ``c3``: stage 1 soft-round + Kumaraswamy noise, stage 2 hard rounding with soft-round gradients.
+- ``coolchic``: stage 1 uniform noise, stage 2 straight-through estimator.
+- ``coolchic_v2``: stage 1 uniform noise, stage 2 epsilon-STE (gradient scaled by 0.01).
+"""
+
+
+class ConfigError(ValueError):
+    """An architecture or fitting setting is out of range."""
+
+
+@dataclass(frozen=True)
+class LatentConfig:
+    """Multi-resolution latent grids (c3-supplementary A.1.1).
+
+    Grid ``n`` (0-based) has shape ``ceil(h / 2**e_n), ceil(w / 2**e_n)`` with exponent
+    ``e_n = n`` or ``n + 1`` when the finest (full-resolution) grid is dropped.
+    """
+
+    num_grids: int = 7
+    step: float = 0.4
+    drop_finest: bool = False
+    gain_factor: float = 2.0  # latent parameter of grid n is multiplied by gain_factor**e_n
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.num_grids <= 12:
+            raise ConfigError(f"num_grids must be in 1..12, got {self.num_grids}")
+        if not (0.0 < self.step <= 16.0) or not math.isfinite(self.step):
+            raise ConfigError(f"latent step must be in (0, 16], got {self.step}")
+        if not (0.0 < self.gain_factor <= 16.0):
+            raise ConfigError(f"gain_factor must be in (0, 16], got {self.gain_factor}")
+
+    @property
+    def exponents(self) -> tuple[int, ...]:
+        """Downsampling exponent of each grid (finest first)."""
+        first = 1 if self.drop_finest else 0
+        return tuple(range(first, first + self.num_grids))
+
+
+@dataclass(frozen=True)
+class SynthesisConfig:
+    """Synthesis network (A.1.3): 1x1 layers with GELU, then residual 3-channel convs."""
+
+    widths: tuple[int, ...] = (18, 18)
+    num_residual: int = 2
+    residual_kernel: int = 3
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        if not self.widths or len(self.widths) > 8 or not all(1 <= w <= 255 for w in self.widths):
+            raise ConfigError(f"synthesis widths must be 1..8 values in 1..255, got {self.widths}")
+        if not 0 <= self.num_residual <= 8:
+            raise ConfigError(f"num_residual must be in 0..8, got {self.num_residual}")
+        if self.residual_kernel not in (1, 3, 5):
+            raise ConfigError(f"residual_kernel must be 1, 3 or 5, got {self.residual_kernel}")
+
+
+@dataclass(frozen=True)
+class EntropyConfig:
+    """Autoregressive entropy model, ARM (A.1.4).
+
+    ``context`` is the odd side of the causal square mask: 7 means the 24 already decoded
+    neighbours of a 7x7 window. With ``use_prev_grid`` the input also holds a
+    ``prev_kernel x prev_kernel`` neighbourhood of the previous (finer) grid, downsampled.
+    The network outputs ``(mu, raw)``; ``raw + log_scale_shift`` is clipped to
+    ``[-2 log_scale_max, -2 log_scale_min]`` and the scale is ``exp(-0.5 * clipped)``
+    (C3's Cool-chic style clipping).
+    """
+
+    widths: tuple[int, ...] = (18, 18)
+    context: int = 7
+    use_prev_grid: bool = False
+    prev_kernel: int = 3
+    log_scale_shift: float = 8.0
+    log_scale_min: float = LOG_SCALE_MIN_DEFAULT
+    log_scale_max: float = LOG_SCALE_MAX_DEFAULT
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        if not self.widths or len(self.widths) > 8 or not all(1 <= w <= 255 for w in self.widths):
+            raise ConfigError(f"entropy widths must be 1..8 values in 1..255, got {self.widths}")
+        if self.context not in (3, 5, 7, 9):
+            raise ConfigError(f"context must be 3, 5, 7 or 9, got {self.context}")
+        if self.prev_kernel not in (1, 3, 5):
+            raise ConfigError(f"prev_kernel must be 1, 3 or 5, got {self.prev_kernel}")
+        if not (-20.0 <= self.log_scale_min < self.log_scale_max <= 20.0):
+            raise ConfigError("log-scale clip range must satisfy -20 <= min < max <= 20")
+        if not math.isfinite(self.log_scale_shift) or abs(self.log_scale_shift) > 100:
+            raise ConfigError(f"log_scale_shift out of range: {self.log_scale_shift}")
+
+    @property
+    def num_causal(self) -> int:
+        """Number of already decoded neighbours in the causal window."""
+        return (self.context * self.context - 1) // 2
+
+    @property
+    def num_inputs(self) -> int:
+        return self.num_causal + (self.prev_kernel**2 if self.use_prev_grid else 0)
+
+
+@dataclass(frozen=True)
+class ArchitectureConfig:
+    """Everything the decoder needs to rebuild the model. Written into the file header."""
+
+    latents: LatentConfig = field(default_factory=LatentConfig)
+    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    entropy: EntropyConfig = field(default_factory=EntropyConfig)
+
+    def with_widths(self, width: int) -> "ArchitectureConfig":
+        """Same config with (width, width) synthesis and entropy networks (C3 adaptive sizes)."""
+        return replace(
+            self,
+            synthesis=replace(self.synthesis, widths=(width, width)),
+            entropy=replace(self.entropy, widths=(width, width)),
+        )
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """The two-stage fitting of c3-supplementary A.2 (values of Table 4)."""
+
+    steps: int = 3000  # stage-1 steps
+    stage2_fraction: float = 0.1  # stage 2 runs at most this fraction of stage-1 steps
+    lr: float = 1e-2
+    grad_clip: float = 0.1
+    temperature: tuple[float, float] = (0.3, 0.1)
+    kumaraswamy: tuple[float, float] = (2.0, 1.0)
+    stage2_lr: float = 1e-4
+    stage2_patience: int = 20
+    stage2_decay: float = 0.8
+    stage2_min_lr: float = 1e-8
+    stage2_temperature: float = 1e-4
+    epsilon_ste: float = 1e-2
+    approximation: Approximation = "c3"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.steps > 10_000_000:
+            raise ConfigError(f"steps must be in 0..10^7, got {self.steps}")
+        if self.approximation not in ("c3", "coolchic", "coolchic_v2"):
+            raise ConfigError(f"unknown approximation {self.approximation!r}")
+        if not 0.0 <= self.stage2_fraction <= 1.0:
+            raise ConfigError("stage2_fraction must be in [0, 1]")
+
+    @property
+    def stage2_steps(self) -> int:
+        return int(self.steps * self.stage2_fraction)
+
+
+PRESETS: dict[str, int] = {
+    "test": 40,  # seconds-long smoke runs
+    "fast": 3000,
+    "medium": 20_000,
+    "paper": 100_000,  # C3's schedule: 100k stage-1 + at most 10k stage-2 steps
+}
+"""Stage-1 step counts of the named presets; stage 2 is at most 10 % on top."""
+
+
+def preset_fit_config(preset: str = "fast", **overrides: object) -> FitConfig:
+    """FitConfig of a named preset, with keyword overrides (e.g. ``steps=500``)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values: dict[str, object] = {"steps": PRESETS[preset]}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return FitConfig(**values)  # type: ignore[arg-type]

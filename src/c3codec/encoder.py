@@ -1,0 +1,134 @@
+"""Encoding an image: fit -> quantise parameters (grid search) -> range code -> file bytes."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .coding import bitstream
+from .coding.bitstream import C3File, ImageInfo
+from .coding.latents import encode_latents
+from .coding.parameters import (PARAM_STEPS, encode_tensors, int_layers, load_quantized,
+                                network_tensors, quantize_tensors, tensor_bits, tensor_code)
+from .config import ArchitectureConfig, FitConfig, preset_fit_config
+from .decoder import reconstruct, split_layers
+from .evaluation.macs import macs_per_pixel
+from .evaluation.metrics import psnr as image_psnr
+from .fitting.fit import FitReport, fit
+from .io.images import Picture
+from .model.c3 import C3Model
+
+
+@dataclass
+class EncodeStats:
+    height: int
+    width: int
+    bytes: int
+    bpp: float  # from the file size
+    psnr: float  # of the exact reconstruction the decoder will produce
+    header_bytes: int
+    synthesis_bytes: int
+    entropy_bytes: int
+    latent_bytes: list[int]
+    estimated_bits: float  # latent + parameter bits estimated by the model (no header)
+    w_step: float
+    b_step: float
+    macs_per_pixel: float
+    fit_seconds: float
+    encode_seconds: float
+    fit_report: FitReport = field(repr=False, default_factory=FitReport)
+
+
+@dataclass
+class EncodeResult:
+    data: bytes
+    stats: EncodeStats
+    reconstruction: Picture  # bit-identical to what decode(data) returns
+    latents: list[np.ndarray] = field(repr=False, default_factory=list)
+
+
+def _target(picture: Picture, device: torch.device) -> torch.Tensor:
+    pixels = torch.from_numpy(picture.pixels.astype(np.float32) / picture.max_value)
+    return pixels.permute(2, 0, 1).contiguous().to(device)  # (C, H, W)
+
+
+@torch.no_grad()
+def _search_param_steps(model: C3Model, target: torch.Tensor, bins: list[torch.Tensor],
+                        lmbda: float) -> tuple[float, float, list[np.ndarray]]:
+    """C3's grid search: the (weight, bias) step pair minimising D + lambda * (latent + param bits)."""
+    pixels = target.shape[-1] * target.shape[-2]
+    trial = copy.deepcopy(model)
+    originals = network_tensors(model.network_modules())
+    slots = network_tensors(trial.network_modules())
+    best = (math.inf, PARAM_STEPS[-1], PARAM_STEPS[-1], None)
+    for w_step in PARAM_STEPS:
+        for b_step in PARAM_STEPS:
+            values = quantize_tensors(originals, w_step, b_step)
+            if any(tensor_code(v).symbol_range > 1 << 20 for v in values):
+                continue
+            load_quantized(slots, values, w_step, b_step)
+            out = trial(bins)
+            distortion = float(torch.mean((out.image - target) ** 2))
+            bits = float(out.bits) + sum(tensor_bits(v) for v in values)
+            cost = distortion + lmbda * bits / pixels
+            if cost < best[0]:
+                best = (cost, w_step, b_step, values)
+    if best[3] is None:
+        raise ValueError("network parameters are too large to quantise")
+    return best[1], best[2], best[3]
+
+
+def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = None,
+           fit_config: FitConfig | None = None, progress: bool = False,
+           device: str | torch.device = "cpu") -> EncodeResult:
+    """Compress one picture at rate-distortion weight ``lmbda`` (loss = MSE + lmbda * bpp)."""
+    if not (lmbda > 0 and math.isfinite(lmbda)):
+        raise ValueError(f"lambda must be a positive number, got {lmbda}")
+    arch = arch or ArchitectureConfig()
+    fit_config = fit_config or preset_fit_config("fast")
+    device = torch.device(device)
+    start = time.perf_counter()
+    target = _target(picture, device)
+    model = C3Model((picture.height, picture.width), picture.channels, arch).to(device)
+    report = fit(model, target, lmbda, fit_config, progress=progress)
+    model = model.cpu()
+    target = target.cpu()
+
+    with torch.no_grad():
+        bins = [torch.round(b) for b in model.latents.in_bins()]
+    latents = [b.numpy().astype(np.int64) for b in bins]
+    w_step, b_step, values = _search_param_steps(model, target, bins, lmbda)
+    est_param_bits = sum(tensor_bits(v) for v in values)
+    mlp, residual, arm = split_layers(arch, int_layers(values, w_step, b_step))
+
+    streams = encode_latents(arm, latents, arch)
+    n_syn = bitstream.num_synthesis_tensors(arch)
+    syn_params, syn_codes = encode_tensors(values[:n_syn])
+    ent_params, ent_codes = encode_tensors(values[n_syn:])
+    image = ImageInfo(picture.height, picture.width, picture.channels, picture.bit_depth)
+    c3file = C3File(image, arch, w_step, b_step, syn_codes + ent_codes, syn_params, ent_params,
+                    streams)
+    data = bitstream.write(c3file)
+
+    pixels = reconstruct(arch, image, mlp, residual, latents)
+    with torch.no_grad():
+        trial = copy.deepcopy(model)
+        load_quantized(network_tensors(trial.network_modules()), values, w_step, b_step)
+        est_latent_bits = float(trial(bins).bits)
+    stats = EncodeStats(
+        height=picture.height, width=picture.width, bytes=len(data),
+        bpp=8.0 * len(data) / (picture.height * picture.width),
+        psnr=image_psnr(pixels, picture.pixels, picture.max_value),
+        header_bytes=c3file.header_bytes, synthesis_bytes=len(syn_params),
+        entropy_bytes=len(ent_params),
+        latent_bytes=[len(s) for s in streams.streams],
+        estimated_bits=est_latent_bits + est_param_bits, w_step=w_step, b_step=b_step,
+        macs_per_pixel=macs_per_pixel(arch, picture.height, picture.width, picture.channels)["total"],
+        fit_seconds=report.seconds, encode_seconds=time.perf_counter() - start,
+        fit_report=report)
+    return EncodeResult(data, stats, Picture(pixels, picture.bit_depth), latents)

@@ -1,0 +1,66 @@
+"""Speed measurements behind ``c3 bench speed`` (numbers for benchmarks, never for tests)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from ..config import ArchitectureConfig, preset_fit_config
+from ..io.images import Picture
+from ..model.c3 import C3Model
+
+
+def time_fitting_steps(picture: Picture, steps: int = 20, warmup: int = 3, lmbda: float = 1e-3,
+                       arch: ArchitectureConfig | None = None, device: str = "cpu") -> list[float]:
+    """Seconds of each of ``steps`` stage-1 steps (after ``warmup`` untimed ones)."""
+    from ..encoder import _target
+    from ..fitting.fit import stage1_step
+
+    arch = arch or ArchitectureConfig()
+    target = _target(picture, torch.device(device))
+    model = C3Model((picture.height, picture.width), picture.channels, arch).to(device)
+    config = preset_fit_config("fast", steps=max(steps + warmup, 1000))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    generator = torch.Generator(device=device)
+    times = []
+    for i in range(warmup + steps):
+        start = time.perf_counter()
+        stage1_step(model, optimizer, target, lmbda, config, i, generator)
+        if device != "cpu":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def time_decoding(data: bytes, repeats: int = 3) -> list[float]:
+    from ..decoder import decode
+
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        decode(data)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def measure_speed(picture: Picture, steps: int = 20, encode_steps: int = 300,
+                  data: bytes | None = None, lmbda: float = 1e-3) -> dict:
+    """Median stage-1 step time, and decode time of ``data`` (or of a fresh short encoding)."""
+    step_times = time_fitting_steps(picture, steps=steps, lmbda=lmbda)
+    if data is None:
+        from ..encoder import encode
+
+        data = encode(picture, lmbda, fit_config=preset_fit_config("fast", steps=encode_steps)).data
+    decode_times = time_decoding(data)
+    return {
+        "width": picture.width, "height": picture.height,
+        "step_seconds_median": statistics.median(step_times), "step_seconds": step_times,
+        "decode_seconds_median": statistics.median(decode_times), "decode_seconds": decode_times,
+        "decode_bpp": 8.0 * len(data) / (picture.width * picture.height),
+        "encode_steps": encode_steps,
+    }
+
+

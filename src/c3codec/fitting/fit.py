@@ -1,0 +1,167 @@
+"""Two-stage fitting of a C3 model to one image (c3-supplementary A.2.2, A.2.3).
+
+Stage 1: Adam with cosine learning-rate decay to 0, global gradient-norm clipping, latents passed
+through soft-rounding with Kumaraswamy noise while T anneals 0.3 -> 0.1 and a anneals 2 -> 1.
+Stage 2: hard rounding forward (soft-round T=1e-4 gradients), lr 1e-4 multiplied by 0.8 whenever
+the loss has not improved for 20 steps, with parameters and optimiser state reset to the best so
+far; stops when lr < 1e-8 or after the step limit.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from ..config import FitConfig
+from ..model.c3 import C3Model
+from .quantize import QuantMode, quantize
+
+STAGES: dict[str, tuple[QuantMode, QuantMode]] = {
+    "c3": ("softround_noise", "softround_ste"),
+    "coolchic": ("uniform_noise", "ste"),
+    "coolchic_v2": ("uniform_noise", "epsilon_ste"),
+}
+
+
+@dataclass
+class FitReport:
+    stage1_steps: int = 0
+    stage2_steps: int = 0
+    seconds: float = 0.0
+    final_loss: float = math.nan
+    history: list[tuple[int, float, float, float]] = field(default_factory=list)  # step, loss, psnr, bpp
+
+
+def rd_loss(model: C3Model, target: torch.Tensor, lmbda: float, mode: QuantMode,
+            **quant_kwargs: object) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Loss = MSE + lambda * bits / pixels (C3's normalisation), with its MSE and bpp."""
+    bins = [quantize(g, mode, **quant_kwargs) for g in model.latents.in_bins()]  # type: ignore[arg-type]
+    out = model(bins)
+    mse = torch.mean((out.image - target) ** 2)
+    bpp = out.bits / (target.shape[-1] * target.shape[-2])
+    return mse + lmbda * bpp, mse, bpp
+
+
+def _psnr(mse: float) -> float:
+    return 10.0 * math.log10(1.0 / max(mse, 1e-20))
+
+
+class _Progress:
+    """tqdm bar on a terminal, silent otherwise; shows loss, PSNR, bpp and time left."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.bar = None
+        if enabled and total > 0:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, file=sys.stderr, unit="step", dynamic_ncols=True,
+                            leave=False, desc="fitting")
+
+    def update(self, stage: int, loss: float, mse: float, bpp: float) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.bar.n % 10 == 0 or self.bar.n == self.bar.total:
+                self.bar.set_postfix_str(
+                    f"stage {stage} loss {loss:.5f} PSNR {_psnr(mse):.2f} bpp {bpp:.4f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def stage1_step(model: C3Model, optimizer: torch.optim.Optimizer, target: torch.Tensor,
+                lmbda: float, config: FitConfig, i: int, generator: torch.Generator | None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One stage-1 step at step index ``i``: schedules, noisy forward, clipped Adam update."""
+    steps = config.steps
+    frac = i / max(steps - 1, 1)
+    for group in optimizer.param_groups:
+        group["lr"] = config.lr * 0.5 * (1.0 + math.cos(math.pi * i / max(steps, 1)))
+    t0, t1 = config.temperature
+    a0, a1 = config.kumaraswamy
+    loss, mse, bpp = rd_loss(model, target, lmbda, STAGES[config.approximation][0],
+                             temperature=t0 + (t1 - t0) * frac,
+                             kumaraswamy_a=a0 + (a1 - a0) * frac, generator=generator)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(list(model.parameters()), config.grad_clip)
+    optimizer.step()
+    return loss.detach(), mse.detach(), bpp.detach()
+
+
+def fit(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfig,
+        progress: bool = False) -> FitReport:
+    """Fit ``model`` to ``target`` ((C, H, W) in [0, 1]) in place; returns what happened."""
+    torch.manual_seed(config.seed)
+    generator = torch.Generator(device=target.device)
+    generator.manual_seed(config.seed)
+    report = FitReport()
+    start = time.perf_counter()
+    bar = _Progress(config.steps + config.stage2_steps, progress)
+    try:
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        for i in range(config.steps):
+            loss, mse, bpp = stage1_step(model, optimizer, target, lmbda, config, i, generator)
+            report.stage1_steps += 1
+            _record(report, bar, 1, i, loss, mse, bpp)
+        _stage2(model, target, lmbda, config, STAGES[config.approximation][1], report, bar)
+    finally:
+        bar.close()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _record(report: FitReport, bar: _Progress, stage: int, i: int, loss: torch.Tensor,
+            mse: torch.Tensor, bpp: torch.Tensor) -> None:
+    if bar.bar is not None or i % 100 == 0:
+        values = (loss.item(), mse.item(), bpp.item())
+        bar.update(stage, *values)
+        if i % 100 == 0:
+            report.history.append((report.stage1_steps + report.stage2_steps, values[0],
+                                   _psnr(values[1]), values[2]))
+
+
+def _stage2(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfig,
+            mode: QuantMode, report: FitReport, bar: _Progress) -> None:
+    params = list(model.parameters())
+    lr = config.stage2_lr
+    optimizer = torch.optim.Adam(params, lr=lr)
+    best_loss = math.inf
+    best_state = None
+    not_improved = 0
+    quant_kwargs = {"temperature": config.stage2_temperature, "epsilon": config.epsilon_ste}
+    for i in range(config.stage2_steps):
+        loss, mse, bpp = rd_loss(model, target, lmbda, mode, **quant_kwargs)
+        value = loss.item()  # loss of the current parameters (hard rounding: deterministic)
+        if value < best_loss:
+            best_loss, not_improved = value, 0
+            best_state = (copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
+        else:
+            not_improved += 1
+            if not_improved >= config.stage2_patience:
+                lr *= config.stage2_decay
+                if lr < config.stage2_min_lr:
+                    break
+                model.load_state_dict(best_state[0])
+                optimizer.load_state_dict(best_state[1])
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                not_improved = 0
+                continue
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+        report.stage2_steps += 1
+        _record(report, bar, 2, i, loss, mse, bpp)
+    if best_state is not None:
+        model.load_state_dict(best_state[0])
+        report.final_loss = best_loss
+    else:
+        with torch.no_grad():
+            report.final_loss = float(rd_loss(model, target, lmbda, "round")[0])

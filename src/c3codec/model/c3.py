@@ -1,0 +1,57 @@
+"""The C3 image model: latent grids -> upsampling -> synthesis, plus the ARM for the rate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from ..config import ArchitectureConfig
+from .entropy import EntropyModel, grid_contexts, laplace_bits
+from .latents import LatentGrids, upsample_all
+from .synthesis import Synthesis
+
+
+@dataclass
+class ForwardResult:
+    image: torch.Tensor  # (C, H, W) in [0, 1]
+    bits: torch.Tensor  # scalar: estimated latent bits
+    bits_per_grid: list[torch.Tensor]
+
+
+class C3Model(nn.Module):
+    """All trainable parts of C3 for one image of ``channels`` x ``size``."""
+
+    def __init__(self, size: tuple[int, int], channels: int, config: ArchitectureConfig):
+        super().__init__()
+        self.config = config
+        self.size = tuple(size)
+        self.channels = channels
+        self.latents = LatentGrids(self.size, config.latents)
+        self.synthesis, self.entropy = build_networks(config, channels)
+
+    def forward(self, bins: list[torch.Tensor]) -> ForwardResult:
+        """Decode (approximately) quantised latents given in bin units, and estimate their rate."""
+        step = self.config.latents.step
+        up = upsample_all(bins, self.config.latents.exponents, self.size)  # (N, H, W)
+        image = self.synthesis(up * step)
+        contexts = grid_contexts([b * step for b in bins], self.config.entropy)  # (inputs, Z)
+        mu, log_scale = self.entropy.laplace_params(self.entropy(contexts))
+        all_bins = torch.cat([b.reshape(-1) for b in bins])
+        bits = laplace_bits(all_bins, mu / step, torch.exp(log_scale) / step)
+        per_grid = list(torch.split(bits, [b.numel() for b in bins]))
+        return ForwardResult(image, bits.sum(), [g.sum() for g in per_grid])
+
+    def network_modules(self) -> list[nn.Module]:
+        return network_modules(self.synthesis, self.entropy)
+
+
+def build_networks(config: ArchitectureConfig, channels: int) -> tuple[Synthesis, EntropyModel]:
+    """The synthesis and entropy networks of an architecture (encoder and decoder alike)."""
+    return Synthesis(config.latents.num_grids, channels, config.synthesis), EntropyModel(config.entropy)
+
+
+def network_modules(synthesis: Synthesis, entropy: EntropyModel) -> list[nn.Module]:
+    """Layers whose weights and biases are quantised and sent, in bitstream order."""
+    return [*synthesis.mlp, *synthesis.residual, *entropy.layers]

@@ -1,0 +1,159 @@
+"""Autoregressive entropy model, ARM (c3-supplementary A.1.4, A.2.1).
+
+Each latent is coded with a discretised Laplace whose (mu, scale) an MLP predicts from the causal
+neighbourhood of the latent in its own grid (and optionally from a neighbourhood of the previous,
+finer grid). For fitting, the masked convolution is written as "gather the context of every
+latent, then a matrix product", which is also exactly what the decoder does on a wavefront.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..config import EntropyConfig
+from .exact import ONE, IntLayer, gelu_fixed, linear_fixed
+from .latents import downsample2
+
+LN2 = math.log(2.0)
+MIN_PROBABILITY = 2.0**-24  # the range coder cannot spend more than 24 bits on a symbol
+
+
+def causal_offsets(context: int) -> list[tuple[int, int]]:
+    """(row, col) offsets of the already decoded neighbours in a context x context window."""
+    half = context // 2
+    offsets = [(di, dj) for di in range(-half, 0) for dj in range(-half, half + 1)]
+    return offsets + [(0, dj) for dj in range(-half, 0)]
+
+
+def prev_offsets(kernel: int) -> list[tuple[int, int]]:
+    """Full kernel x kernel neighbourhood (used on the previous grid, all already decoded)."""
+    half = kernel // 2
+    return [(di, dj) for di in range(-half, half + 1) for dj in range(-half, half + 1)]
+
+
+class _GatherOffsets(torch.autograd.Function):
+    """Neighbour values of every grid position, channel-first, with a cheap backward.
+
+    Autograd's own backward for 24 slices of a padded grid allocates a full zero tensor per
+    slice; here the adjoint accumulates the shifted gradients into one padded buffer.
+    """
+
+    @staticmethod
+    def forward(ctx, offsets: tuple[tuple[int, int], ...], *grids: torch.Tensor) -> torch.Tensor:
+        pad = max(max(abs(di), abs(dj)) for di, dj in offsets)
+        sizes = [g.shape[0] * g.shape[1] for g in grids]
+        out = grids[0].new_empty(len(offsets), sum(sizes))
+        start = 0
+        for grid, size in zip(grids, sizes):
+            h, w = grid.shape
+            padded = F.pad(grid[None, None], (pad, pad, pad, pad))[0, 0]
+            block = out[:, start: start + size].view(len(offsets), h, w)
+            for t, (di, dj) in enumerate(offsets):
+                block[t].copy_(padded[pad + di: pad + di + h, pad + dj: pad + dj + w])
+            start += size
+        ctx.offsets, ctx.pad, ctx.shapes = offsets, pad, [tuple(g.shape) for g in grids]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        pad, grads, start = ctx.pad, [], 0
+        for h, w in ctx.shapes:
+            block = grad_out[:, start: start + h * w].reshape(len(ctx.offsets), h, w)
+            acc = grad_out.new_zeros(h + 2 * pad, w + 2 * pad)
+            for t, (di, dj) in enumerate(ctx.offsets):
+                acc[pad + di: pad + di + h, pad + dj: pad + dj + w] += block[t]
+            grads.append(acc[pad: pad + h, pad: pad + w])
+            start += h * w
+        return (None, *grads)
+
+
+def gather_offsets(grids: list[torch.Tensor], offsets: list[tuple[int, int]]) -> torch.Tensor:
+    """2-D grids -> (len(offsets), total positions): neighbour values, zero outside the grid."""
+    return _GatherOffsets.apply(tuple(offsets), *grids)
+
+
+def grid_contexts(grids: list[torch.Tensor], config: EntropyConfig) -> torch.Tensor:
+    """ARM inputs of every latent of every grid, channel-first: (num_inputs, total latents)."""
+    ctx = gather_offsets(grids, causal_offsets(config.context))
+    if config.use_prev_grid:
+        prev = [torch.zeros_like(grids[0])] + [
+            downsample2(finer, tuple(grid.shape)) for finer, grid in zip(grids[:-1], grids[1:])]
+        ctx = torch.cat([ctx, gather_offsets(prev, prev_offsets(config.prev_kernel))], dim=0)
+    return ctx
+
+
+def init_linear(layer: nn.Linear) -> None:
+    """Haiku's default (as in C3): truncated normal, std 1/sqrt(fan_in), zero bias."""
+    std = 1.0 / math.sqrt(layer.in_features) / 0.87962566103423978
+    nn.init.trunc_normal_(layer.weight, std=std, a=-2 * std, b=2 * std)
+    nn.init.zeros_(layer.bias)
+
+
+class EntropyModel(nn.Module):
+    """The ARM MLP: context -> (mu, raw log-scale), shared by all grids (images)."""
+
+    def __init__(self, config: EntropyConfig):
+        super().__init__()
+        self.config = config
+        widths = [config.num_inputs, *config.widths, 2]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        for layer in self.layers:
+            init_linear(layer)
+
+    def forward(self, contexts: torch.Tensor) -> torch.Tensor:
+        """(num_inputs, N) contexts in latent units -> (2, N) raw outputs (mu, raw log-scale)."""
+        return mlp_channels_first(self.layers, contexts)
+
+    def laplace_params(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw outputs -> (mu, log_scale), scale clipped like C3/Cool-chic."""
+        return raw[0], log_scale_from_raw(raw[1], self.config)
+
+
+def mlp_channels_first(layers: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+    """Per-position MLP (GELU between layers) on (features, N) data.
+
+    Channel-first keeps every matrix product long and contiguous, which is markedly faster on
+    CPU than the (N, features) layout for these tiny widths.
+    """
+    for i, layer in enumerate(layers):
+        x = torch.addmm(layer.bias[:, None], layer.weight, x)
+        if i < len(layers) - 1:
+            x = F.gelu(x)
+    return x
+
+
+def log_scale_from_raw(raw: torch.Tensor, config: EntropyConfig) -> torch.Tensor:
+    """Shift the raw log-scale, clip it to the allowed range and map it to ``log(scale)``."""
+    v = torch.clamp(raw + config.log_scale_shift,
+                    -2.0 * config.log_scale_max, -2.0 * config.log_scale_min)
+    return -0.5 * v
+
+
+def exact_forward(layers: list[IntLayer], contexts: torch.Tensor, step: float) -> torch.Tensor:
+    """Integer-exact ARM: (N, inputs) latents in bin units -> (N, 2) fixed-point outputs."""
+    x = contexts
+    unit = step
+    for i, layer in enumerate(layers):
+        x = linear_fixed(x, layer, unit)
+        unit = 1.0 / ONE
+        if i < len(layers) - 1:
+            x = gelu_fixed(x)
+    return x
+
+
+def laplace_bits(x: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """-log2 of the Laplace(mu, scale) mass on [x - 0.5, x + 0.5] (A.2.1), elementwise.
+
+    All arguments in bin units. Numerically stable in both the tails and the central bin.
+    """
+    d = (x - mu).abs()
+    inv_b = 1.0 / scale
+    tail = math.log(0.5) - (d - 0.5).clamp(min=0) * inv_b + torch.log(-torch.expm1(-inv_b))
+    centre = torch.log1p(-0.5 * (torch.exp(-(0.5 + d) * inv_b)
+                                 + torch.exp(-(0.5 - d).clamp(min=0) * inv_b)))
+    log_p = torch.where(d >= 0.5, tail, centre)
+    return -torch.clamp(log_p, min=math.log(MIN_PROBABILITY)) / LN2

@@ -1,0 +1,122 @@
+"""Integer-exact evaluation of the decoder's networks.
+
+Range decoding only works if the encoder and the decoder compute bit-identical probabilities, and
+we want every decoder to produce the same pixels. Floating-point sums depend on their order
+(threads, batch shapes, BLAS kernels), and ``exp``/``erf`` may differ by an ulp between libraries,
+so the coding path never relies on either:
+
+* weights are integers ``n`` (real weight ``n * q``), activations are fixed-point integers with
+  ``FRAC_BITS`` fractional bits, stored in float64 tensors. Every product and partial sum is an
+  integer below 2**53, hence exact in float64 whatever the summation order;
+* re-quantising a pre-activation uses only IEEE basic operations (multiply, add, round), which
+  are correctly rounded on every conforming machine;
+* GELU is a lookup table and ``exp`` is :func:`det_exp`, both built from basic operations only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+FRAC_BITS = 16
+ONE = float(1 << FRAC_BITS)  # fixed-point unit
+GELU_RANGE = 8  # GELU(x) is tabulated on [-8, 8); outside it is x (x >= 8) or 0 (x < -8)
+MAX_EXACT = float(2**53)
+
+_LN2_HI = 6.93147180369123816490e-01  # Cody-Waite split of ln 2 (fdlibm constants)
+_LN2_LO = 1.90821492927058770002e-10
+_LOG2E = 1.44269504088896338700e00
+_EXP_COEFFS = [1.0 / math.factorial(k) for k in range(14)]  # exact divisions: deterministic
+
+
+def det_exp(x: np.ndarray | float) -> np.ndarray:
+    """``exp(x)`` from IEEE basic operations only, so identical on every machine.
+
+    Range reduction ``x = n ln2 + r`` with ``|r| <= ln2 / 2``, a degree-13 Taylor polynomial for
+    ``exp(r)`` (relative error below 1e-15) and an exact ``ldexp``.
+    """
+    x = np.clip(np.asarray(x, dtype=np.float64), -700.0, 700.0)
+    n = np.floor(x * _LOG2E + 0.5)
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    p = np.full_like(r, _EXP_COEFFS[13])
+    for c in reversed(_EXP_COEFFS[:13]):
+        p = p * r + c
+    return np.ldexp(p, n.astype(np.int64))
+
+
+def _det_erf(x: np.ndarray) -> np.ndarray:
+    """erf from basic operations (Abramowitz & Stegun 7.1.26, absolute error < 1.5e-7)."""
+    sign = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return sign * (1.0 - poly * det_exp(-a * a))
+
+
+@lru_cache(maxsize=1)
+def gelu_table() -> torch.Tensor:
+    """Fixed-point GELU for every fixed-point input in [-GELU_RANGE, GELU_RANGE)."""
+    lo = -GELU_RANGE * (1 << FRAC_BITS)
+    x_int = np.arange(lo, -lo, dtype=np.float64)
+    x = x_int / ONE
+    y = 0.5 * x * (1.0 + _det_erf(x * 0.7071067811865476))
+    return torch.from_numpy(np.round(y * ONE))
+
+
+def gelu_fixed(x: torch.Tensor) -> torch.Tensor:
+    """GELU of a float64 tensor of fixed-point integers, by table lookup (exact, deterministic)."""
+    table = gelu_table()
+    lo = -GELU_RANGE * (1 << FRAC_BITS)
+    idx = (x - lo).clamp(0, table.numel() - 1).long()
+    y = table[idx]
+    y = torch.where(x >= -lo, x, y)
+    return torch.where(x < lo, torch.zeros_like(x), y)
+
+
+@dataclass(frozen=True)
+class IntLayer:
+    """A quantised linear or conv layer: real weight ``weight * w_step``, bias ``bias * b_step``.
+
+    ``weight`` has shape (out, in) for linear layers or (out, in, k, k) for convolutions; all
+    entries are integers stored as float64.
+    """
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    w_step: float
+    b_step: float
+
+
+def requantize(acc: torch.Tensor, layer: IntLayer, in_unit: float) -> torch.Tensor:
+    """Fixed-point output of a layer from its exact integer accumulator.
+
+    ``acc`` holds ``sum(weight * x)`` for inputs whose real value is ``x * in_unit``; the result is
+    ``round(real_output * ONE)``. Only IEEE multiply/add/round: deterministic everywhere.
+    """
+    if acc.numel() and acc.abs().max().item() >= MAX_EXACT:
+        raise OverflowError("fixed-point accumulator exceeds 2**53: parameters out of range")
+    scale = (in_unit * layer.w_step) * ONE
+    return torch.round(acc * scale + layer.bias * (layer.b_step * ONE))
+
+
+def linear_fixed(x: torch.Tensor, layer: IntLayer, in_unit: float) -> torch.Tensor:
+    """(N, in) integer inputs -> (N, out) fixed-point outputs, exactly."""
+    return requantize(x @ layer.weight.T, layer, in_unit)
+
+
+def conv_fixed(x: torch.Tensor, layer: IntLayer, in_unit: float) -> torch.Tensor:
+    """(1, C, H, W) integer inputs -> same-size conv output (edge padding), exactly."""
+    k = layer.weight.shape[-1]
+    _, _, h, w = x.shape
+    if k > 1:
+        x = F.pad(x, (k // 2,) * 4, mode="replicate")
+    # im2col + matmul rather than conv2d: no backend may pick a Winograd/FFT algorithm.
+    cols = F.unfold(x, k)[0]  # (C*k*k, H*W)
+    acc = layer.weight.reshape(layer.weight.shape[0], -1) @ cols  # (out, H*W)
+    out = requantize(acc.T, layer, in_unit)  # (H*W, out)
+    return out.T.reshape(1, -1, h, w)

@@ -1,0 +1,89 @@
+"""Multi-resolution latent grids and their upsampling (c3-supplementary A.1.1, A.1.2).
+
+Latents are handled in *bin units*: a quantised latent is an integer ``k`` and its real value is
+``k * step``. Spatial code is written for any number of dimensions where it is cheap (2 for
+images; 3, with trilinear upsampling, for video).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..config import LatentConfig
+
+
+def grid_shapes(size: tuple[int, ...], config: LatentConfig) -> list[tuple[int, ...]]:
+    """Shape of every latent grid, finest first: ``ceil(size / 2**e)`` per dimension."""
+    return [tuple(math.ceil(s / 2**e) for s in size) for e in config.exponents]
+
+
+def upsample(grid: torch.Tensor, exponent: int, size: tuple[int, ...]) -> torch.Tensor:
+    """Bi/trilinear upsampling of one grid by exactly ``2**exponent``, cropped to ``size``.
+
+    ``grid`` has shape (1, 1, *grid_shape). Using an exact power-of-two factor (instead of
+    resizing to an arbitrary size) makes every interpolation weight a dyadic rational, so the
+    float64 result on integer latents is exact: the decoder relies on this.
+    """
+    if exponent == 0:
+        return grid[(...,) + tuple(slice(0, s) for s in size)]
+    mode = "bilinear" if grid.dim() == 4 else "trilinear"
+    up = F.interpolate(grid, scale_factor=float(2**exponent), mode=mode, align_corners=False)
+    return up[(...,) + tuple(slice(0, s) for s in size)]
+
+
+def upsample_all(grids: list[torch.Tensor], exponents: tuple[int, ...],
+                 size: tuple[int, ...]) -> torch.Tensor:
+    """Upsample and stack all grids: list of (*grid_shape) -> (N_grids, *size)."""
+    ups = [upsample(g[None, None], e, size)[0, 0] for g, e in zip(grids, exponents)]
+    return torch.stack(ups, dim=0)
+
+
+def downsample2(grid: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """2x average pooling (edge-replicated to even size) to the next coarser grid's shape.
+
+    Used for the ARM's previous-grid conditioning; dyadic weights keep it exact in float64.
+    """
+    pads: list[int] = []
+    for dim_size, target in zip(reversed(grid.shape), reversed(shape)):
+        pads += [0, 2 * target - dim_size]
+    x = grid[None, None]
+    if any(pads):
+        x = F.pad(x, pads, mode="replicate")
+    pool = F.avg_pool2d if grid.dim() == 2 else F.avg_pool3d
+    return pool(x, 2)[0, 0]
+
+
+class LatentGrids(nn.Module):
+    """The latent parameters, zero-initialised.
+
+    As in C3 (and Cool-chic), the stored parameter of grid ``n`` is multiplied by a fixed gain
+    ``gain_factor ** e_n`` before quantisation, which acts as a per-grid learning-rate scale.
+    """
+
+    def __init__(self, size: tuple[int, ...], config: LatentConfig):
+        super().__init__()
+        self.config = config
+        self.size = tuple(size)
+        self.shapes = grid_shapes(self.size, config)
+        self.grids = nn.ParameterList(
+            [nn.Parameter(torch.zeros(shape)) for shape in self.shapes]
+        )
+        self.gains = [config.gain_factor**e / config.step for e in config.exponents]
+
+    def in_bins(self) -> list[torch.Tensor]:
+        """Continuous latents in bin units (value / step), one tensor per grid."""
+        return [g * gain for g, gain in zip(self.grids, self.gains)]
+
+    @torch.no_grad()
+    def set_from_bins(self, values: list[torch.Tensor]) -> None:
+        """Load latents given in bin units (inverse of :meth:`in_bins`)."""
+        for param, value, gain in zip(self.grids, values, self.gains):
+            param.copy_(value / gain)
+
+    @property
+    def num_latents(self) -> int:
+        return sum(math.prod(s) for s in self.shapes)

@@ -1,0 +1,74 @@
+"""Synthesis network (c3-supplementary A.1.3).
+
+A per-pixel MLP (1x1 convolutions, GELU) from the stacked upsampled latents to the image channels,
+then residual convolutions with as many channels as the image (zero-initialised, edge padding,
+GELU between them), then clipping to [0, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..config import SynthesisConfig
+from .entropy import init_linear, mlp_channels_first
+from .exact import ONE, IntLayer, conv_fixed, gelu_fixed, linear_fixed
+
+
+class Synthesis(nn.Module):
+    def __init__(self, num_grids: int, channels: int, config: SynthesisConfig):
+        super().__init__()
+        self.config = config
+        widths = [num_grids, *config.widths, channels]
+        self.mlp = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        for layer in self.mlp:
+            init_linear(layer)
+        k = config.residual_kernel
+        self.residual = nn.ModuleList(
+            nn.Conv2d(channels, channels, k) for _ in range(config.num_residual)
+        )
+        for conv in self.residual:
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        """(N_grids, H, W) upsampled latents (real units) -> (C, H, W) image in [0, 1]."""
+        n, h, w = latents.shape
+        x = mlp_channels_first(self.mlp, latents.reshape(n, h * w))  # (C, H*W)
+        x = x.reshape(1, -1, h, w)  # (1, C, H, W)
+        pad = self.config.residual_kernel // 2
+        for i, conv in enumerate(self.residual):
+            y = F.pad(x, (pad,) * 4, mode="replicate") if pad else x
+            x = x + conv(y)
+            if i < len(self.residual) - 1:
+                x = F.gelu(x)
+        return x[0].clamp(0.0, 1.0)
+
+
+def exact_synthesis(mlp: list[IntLayer], residual: list[IntLayer], latents_bins: torch.Tensor,
+                    step: float, max_value: int, chunk: int = 1 << 16) -> torch.Tensor:
+    """Integer-exact synthesis: (N_grids, H, W) upsampled latents in bin units (float64, exact
+    dyadic values) -> (C, H, W) integer pixel values in [0, max_value].
+
+    ``chunk`` (pixels per matrix product) changes memory use, never the result.
+    """
+    n, h, w = latents_bins.shape
+    flat = latents_bins.reshape(n, h * w).T
+    outs = []
+    for start in range(0, h * w, chunk):
+        x = flat[start: start + chunk]
+        unit = step
+        for i, layer in enumerate(mlp):
+            x = linear_fixed(x, layer, unit)
+            unit = 1.0 / ONE
+            if i < len(mlp) - 1:
+                x = gelu_fixed(x)
+        outs.append(x)
+    x = torch.cat(outs, dim=0).T.reshape(1, -1, h, w)
+    for i, layer in enumerate(residual):
+        x = x + conv_fixed(x, layer, 1.0 / ONE)
+        if i < len(residual) - 1:
+            x = gelu_fixed(x)
+    pixels = torch.round(x[0] * float(max_value) / ONE)
+    return pixels.clamp(0, max_value)
