@@ -22,7 +22,7 @@ def synthetic(height: int, width: int, channels: int = 3, bit_depth: int = 8, se
     planes = []
     for c in range(channels):
         base = 0.5 + 0.3 * np.sin(x / (3.0 + c) + y / 5.0) * np.cos(y / (4.0 + c))
-        planes.append(base + 0.05 * rng.standard_normal((height, width)))
+        planes.append(base + 0.01 * rng.standard_normal((height, width)))
     img = np.clip(np.stack(planes, axis=-1), 0, 1)
     max_value = (1 << bit_depth) - 1
     return Picture(np.round(img * max_value).astype(np.int64), bit_depth)

@@ -94,6 +94,7 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
     device = torch.device(device)
     start = time.perf_counter()
     target = _target(picture, device)
+    torch.manual_seed(fit_config.seed)  # the network initialisation is part of the result
     model = C3Model((picture.height, picture.width), picture.channels, arch).to(device)
     report = fit(model, target, lmbda, fit_config, progress=progress)
     model = model.cpu()

@@ -45,11 +45,14 @@ class SymbolDecoder:
     def decode(self, probabilities: np.ndarray, count: int | None = None) -> np.ndarray:
         """Decode one symbol per row of ``probabilities`` (or ``count`` symbols with one row)."""
         probabilities = np.ascontiguousarray(probabilities, dtype=np.float64)
-        if probabilities.ndim == 1:
-            if not count:
+        try:
+            if probabilities.ndim == 1:
+                if not count:
+                    return np.zeros(0, dtype=np.int64)
+                model = Categorical(probabilities, perfect=False)
+                return np.asarray(self._coder.decode(model, count), dtype=np.int64)
+            if probabilities.shape[0] == 0:
                 return np.zeros(0, dtype=np.int64)
-            model = Categorical(probabilities, perfect=False)
-            return np.asarray(self._coder.decode(model, count), dtype=np.int64)
-        if probabilities.shape[0] == 0:
-            return np.zeros(0, dtype=np.int64)
-        return np.asarray(self._coder.decode(_FAMILY, probabilities), dtype=np.int64)
+            return np.asarray(self._coder.decode(_FAMILY, probabilities), dtype=np.int64)
+        except AssertionError as exc:  # constriction's signal for data it cannot decode
+            raise ValueError(f"invalid range-coded data: {exc}") from None

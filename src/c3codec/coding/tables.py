@@ -56,6 +56,7 @@ class ScaleGrid:
 
 def snap_mu(mu_bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """mu in bin units -> (integer shift m, fraction index in [0, MU_STEPS])."""
+    mu_bins = np.nan_to_num(np.clip(mu_bins, -1e12, 1e12))  # only forged files get here
     m = np.floor(mu_bins + 0.5)
     frac_index = np.round((mu_bins - m) * MU_STEPS) + MU_STEPS // 2
     return m.astype(np.int64), frac_index.astype(np.int64)

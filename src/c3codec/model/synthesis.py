@@ -43,7 +43,10 @@ class Synthesis(nn.Module):
             x = x + conv(y)
             if i < len(self.residual) - 1:
                 x = F.gelu(x)
-        return x[0].clamp(0.0, 1.0)
+        # Clip to [0, 1] with an identity gradient: a hard clip would stop all learning if the
+        # whole image saturated early in fitting (seen on short fits of grey images).
+        x = x[0]
+        return x + (x.clamp(0.0, 1.0) - x).detach()
 
 
 def exact_synthesis(mlp: list[IntLayer], residual: list[IntLayer], latents_bins: torch.Tensor,
