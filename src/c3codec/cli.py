@@ -49,6 +49,21 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
+def _duration(text: str) -> float:
+    """'90', '90s', '10m', '1.5h' -> seconds."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    t = text.strip().lower()
+    factor = units.get(t[-1:], None)
+    number = t[:-1] if factor else t
+    try:
+        value = float(number) * (factor or 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration (e.g. 90s, 10m): {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
+    return value
+
+
 def _add_threads(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=_positive_int, default=None,
                    help="CPU threads for PyTorch (default: PyTorch's choice)")
@@ -62,6 +77,9 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                    + " stage-1 steps (default fast)")
     p.add_argument("--steps", type=_nonneg_int, default=None,
                    help="stage-1 steps (overrides the preset; stage 2 adds at most 10%%)")
+    p.add_argument("--budget", type=_duration, default=None,
+                   help="wall-clock budget for the whole encoding, e.g. 90s, 10m: the step count "
+                   "(and all schedules) are scaled to what fits on this machine")
     p.add_argument("--seed", type=_nonneg_int, default=0)
     p.add_argument("--approximation", choices=["c3", "coolchic", "coolchic_v2"], default="c3",
                    help="quantisation approximation while fitting (default c3)")
@@ -105,6 +123,35 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--file", help="time decoding of this .c3 file instead")
     b.add_argument("--json", action="store_true")
     _add_threads(b)
+
+    p = sub.add_parser("eval", help="encode + decode images over lambdas or qualities; RD results")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("--codec", default="c3",
+                   help="c3 (default) or a classical codec: jpeg, webp, avif, heic, jxl, jp2")
+    p.add_argument("--lmbda", type=_positive_float, nargs="+", help="C3 rate-distortion weights")
+    p.add_argument("--quality", type=float, nargs="+",
+                   help="classical codec qualities (default: the codec's standard sweep)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="fast")
+    p.add_argument("--steps", type=_nonneg_int, default=None)
+    p.add_argument("--budget", type=_duration, default=None,
+                   help="C3 wall-clock budget per image, e.g. 90s, 10m (scales all schedules)")
+    p.add_argument("--jobs", type=_positive_int, default=1, help="parallel processes")
+    p.add_argument("--out", required=True, help="output folder (results.tsv, summary.json, rd.png)")
+    p.add_argument("--name", help="curve name in the summary and plot")
+    p.add_argument("--anchor", nargs="*", default=[],
+                   help="result files or FILE:NAME curves to draw in rd.png too")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="threads per job (default: CPU cores / jobs)")
+
+    p = sub.add_parser("bdrate", help="Bjontegaard delta rate of TEST against ANCHOR")
+    p.add_argument("test", help="summary.json, results.tsv or FILE:NAME")
+    p.add_argument("anchor", help="summary.json, results.tsv or FILE:NAME")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("plot", help="RD curves of result sets on one figure")
+    p.add_argument("results", nargs="+", help="summary.json, results.tsv or FILE:NAME")
+    p.add_argument("-o", "--output", required=True, help="output PNG")
+    p.add_argument("--title", default="")
 
     p = sub.add_parser("demo", help="encode and decode the sample image shipped with c3codec")
     p.add_argument("--lmbda", type=_positive_float, default=1e-3)
@@ -150,20 +197,25 @@ def cmd_encode(args: argparse.Namespace) -> int:
     fit_config = preset_fit_config(args.preset, steps=args.steps, seed=args.seed,
                                    approximation=args.approximation)
     progress = not args.quiet and sys.stderr.isatty()
+    if args.budget is not None and args.steps is not None:
+        raise UsageError("give either --steps or --budget, not both")
     result = encode(picture, args.lmbda, arch=_arch(args), fit_config=fit_config,
-                    progress=progress, device=args.device)
+                    progress=progress, device=args.device, budget_seconds=args.budget)
     atomic_write(args.output, result.data)
     s = result.stats
+    if args.budget is not None and not args.json:
+        print(f"budget {args.budget:.0f} s: measured {s.step_seconds:.3f} s per step on this "
+              f"machine, so {s.steps} stage-1 steps (+ at most {int(s.steps * 0.1)} stage-2)")
     summary = {"input": args.input, "output": args.output, "width": s.width, "height": s.height,
                "bytes": s.bytes, "bpp": s.bpp, "psnr": s.psnr, "encode_seconds": s.encode_seconds,
-               "steps": fit_config.steps, "stage2_steps": s.fit_report.stage2_steps,
+               "steps": s.steps, "stage2_steps": s.fit_report.stage2_steps,
                "macs_per_pixel": s.macs_per_pixel}
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"{args.output}: {s.width}x{s.height}, {s.bytes} bytes, {s.bpp:.4f} bpp, "
               f"PSNR {s.psnr:.2f} dB, encoded in {s.encode_seconds:.1f} s "
-              f"({fit_config.steps} + {s.fit_report.stage2_steps} steps)")
+              f"({s.steps} + {s.fit_report.stage2_steps} steps)")
     return 0
 
 
@@ -274,13 +326,87 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation.plot import plot_curves
+    from .evaluation.results import Curve, load_curve
+    from .evaluation.runner import Task, find_images, run_eval, threads_per_job
+
+    images = find_images(args.images)
+    threads = args.threads or threads_per_job(args.jobs)
+    if args.codec == "c3":
+        if not args.lmbda:
+            raise UsageError("--lmbda is required for the c3 codec")
+        if args.quality:
+            raise UsageError("--quality is for classical codecs; C3 takes --lmbda")
+        settings = args.lmbda
+        description = (f"C3 (c3codec), preset {args.preset}"
+                       + (f", {args.steps} steps" if args.steps is not None else "")
+                       + (f", budget {args.budget:.0f} s/image" if args.budget else ""))
+        name = args.name or "C3"
+    else:
+        from .evaluation.baselines import get_codec
+
+        codec = get_codec(args.codec)
+        if args.lmbda:
+            raise UsageError("--lmbda is for c3; classical codecs take --quality")
+        settings = args.quality or list(codec.qualities)
+        description = codec.description
+        name = args.name or codec.name
+    tasks = [Task(args.codec, image, float(setting), steps=args.steps, preset=args.preset,
+                  budget_seconds=args.budget, threads=threads)
+             for setting in settings for image in images]
+    out = Path(args.out)
+    rows = run_eval(tasks, out, jobs=args.jobs, name=name, description=description,
+                    progress=sys.stderr.isatty())
+    anchors = [load_curve(a) for a in args.anchor]
+    summary = json.loads((out / "summary.json").read_text())["results"]
+    plot_curves([Curve(name, summary["bpp"], summary["psnr-rgb"]), *anchors], out / "rd.png")
+    print(f"{len(rows)} results in {out / 'results.tsv'}; summary {out / 'summary.json'}; "
+          f"plot {out / 'rd.png'}")
+    for bpp, quality in zip(summary["bpp"], summary["psnr-rgb"]):
+        print(f"  {bpp:.4f} bpp  {quality:.2f} dB")
+    return 0
+
+
+def cmd_bdrate(args: argparse.Namespace) -> int:
+    from .evaluation.bdrate import bd
+    from .evaluation.results import load_curve
+
+    test, anchor = load_curve(args.test), load_curve(args.anchor)
+    r = bd(anchor.bpp, anchor.psnr, test.bpp, test.psnr)
+    if args.json:
+        print(json.dumps({"test": test.name, "anchor": anchor.name, "bd_rate_cubic": r.rate_cubic,
+                          "bd_rate_pchip": r.rate_pchip, "bd_psnr": r.psnr,
+                          "overlap_db": r.overlap_db, "warning": r.warning}))
+        return 0
+    print(f"BD-rate (cubic): {r.rate_cubic:+.2f} %")
+    print(f"BD-rate (PCHIP): {r.rate_pchip:+.2f} %")
+    print(f"BD-PSNR: {r.psnr:+.3f} dB")
+    print(f"{test.name} vs {anchor.name}, PSNR overlap {r.overlap_db:.2f} dB")
+    if r.warning:
+        print(f"warning: {r.warning}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .evaluation.plot import plot_curves
+    from .evaluation.results import load_curves
+
+    _check_output(args.output)
+    curves = [c for spec in args.results for c in load_curves(spec)]
+    plot_curves(curves, args.output, args.title)
+    print(f"{args.output}: {len(curves)} curve(s)")
+    return 0
+
+
 def _threads() -> int:
     import torch
 
     return torch.get_num_threads()
 
 
-COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "demo": cmd_demo}
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode, "info": cmd_info, "demo": cmd_demo,
+            "eval": cmd_eval, "bdrate": cmd_bdrate, "plot": cmd_plot}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,11 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     from .io.images import ImageError
 
     try:
-        runtime.configure(getattr(args, "threads", None))
+        runtime.configure(None if args.command == "eval" else getattr(args, "threads", None))
         if args.command == "bench":
             return cmd_bench_speed(args)
         return COMMANDS[args.command](args)
-    except (ImageError, BitstreamError, ConfigError, UsageError) as exc:
+    except (ImageError, BitstreamError, ConfigError, UsageError, FileNotFoundError) as exc:
         print(f"c3: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

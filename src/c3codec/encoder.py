@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -41,6 +41,8 @@ class EncodeStats:
     macs_per_pixel: float
     fit_seconds: float
     encode_seconds: float
+    steps: int  # stage-1 steps actually run
+    step_seconds: float  # measured step time when a budget chose the steps, else NaN
     fit_report: FitReport = field(repr=False, default_factory=FitReport)
 
 
@@ -83,10 +85,39 @@ def _search_param_steps(model: C3Model, target: torch.Tensor, bins: list[torch.T
     return best[1], best[2], best[3]
 
 
+def steps_for_budget(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfig,
+                     seconds_left: float, probe_steps: int = 4) -> tuple[int, float]:
+    """Stage-1 steps that fit in ``seconds_left`` on this machine, and the measured step time.
+
+    Times a few steps on a scratch copy of the model, and reserves time for stage 2 (at most
+    ``stage2_fraction`` more steps), the parameter grid search (49 forward passes, about a third
+    of a step each) and the exact coding pass, with a 10 % margin.
+    """
+    from .fitting.fit import stage1_step
+
+    scratch = copy.deepcopy(model)
+    optimizer = torch.optim.Adam(scratch.parameters(), lr=config.lr)
+    probe = replace(config, steps=1000)
+    times = []
+    for i in range(probe_steps + 1):
+        t0 = time.perf_counter()
+        stage1_step(scratch, optimizer, target, lmbda, probe, i, None)
+        times.append(time.perf_counter() - t0)
+    step = sorted(times[1:])[len(times[1:]) // 2]
+    spent = sum(times)
+    overhead = len(PARAM_STEPS) ** 2 * step / 3 + 10 * step + 1.0
+    usable = 0.9 * (seconds_left - spent) - overhead
+    return max(0, int(usable / (step * (1.0 + config.stage2_fraction)))), step
+
+
 def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = None,
            fit_config: FitConfig | None = None, progress: bool = False,
-           device: str | torch.device = "cpu") -> EncodeResult:
-    """Compress one picture at rate-distortion weight ``lmbda`` (loss = MSE + lmbda * bpp)."""
+           device: str | torch.device = "cpu", budget_seconds: float | None = None) -> EncodeResult:
+    """Compress one picture at rate-distortion weight ``lmbda`` (loss = MSE + lmbda * bpp).
+
+    With ``budget_seconds`` the stage-1 step count (and with it every schedule) is chosen so that
+    the whole encoding fits in that wall-clock time on this machine.
+    """
     if not (lmbda > 0 and math.isfinite(lmbda)):
         raise ValueError(f"lambda must be a positive number, got {lmbda}")
     arch = arch or ArchitectureConfig()
@@ -96,6 +127,11 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
     target = _target(picture, device)
     torch.manual_seed(fit_config.seed)  # the network initialisation is part of the result
     model = C3Model((picture.height, picture.width), picture.channels, arch).to(device)
+    step_seconds = math.nan
+    if budget_seconds is not None:
+        steps, step_seconds = steps_for_budget(model, target, lmbda, fit_config,
+                                               budget_seconds - (time.perf_counter() - start))
+        fit_config = replace(fit_config, steps=steps)
     report = fit(model, target, lmbda, fit_config, progress=progress)
     model = model.cpu()
     target = target.cpu()
@@ -131,5 +167,5 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
         estimated_bits=est_latent_bits + est_param_bits, w_step=w_step, b_step=b_step,
         macs_per_pixel=macs_per_pixel(arch, picture.height, picture.width, picture.channels)["total"],
         fit_seconds=report.seconds, encode_seconds=time.perf_counter() - start,
-        fit_report=report)
+        steps=fit_config.steps, step_seconds=step_seconds, fit_report=report)
     return EncodeResult(data, stats, Picture(pixels, picture.bit_depth), latents)

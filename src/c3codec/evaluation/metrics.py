@@ -17,3 +17,18 @@ def psnr(a: np.ndarray, b: np.ndarray, max_value: int) -> float:
     """PSNR in dB over all channels (RGB PSNR for colour images), inf for identical images."""
     error = mse(a, b, max_value)
     return math.inf if error == 0 else 10.0 * math.log10(1.0 / error)
+
+
+MS_SSIM_MIN_SIDE = 161  # 5 scales of an 11x11 window need more than 160 pixels per side
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray, max_value: int) -> float:
+    """MS-SSIM (Wang et al., 5 scales, as CompressAI) of (H, W, C) images; NaN if too small."""
+    if min(a.shape[0], a.shape[1]) < MS_SSIM_MIN_SIDE:
+        return math.nan
+    import torch
+    from pytorch_msssim import ms_ssim as _ms_ssim
+
+    x = torch.from_numpy(a.astype(np.float32)).permute(2, 0, 1)[None]
+    y = torch.from_numpy(b.astype(np.float32)).permute(2, 0, 1)[None]
+    return float(_ms_ssim(x, y, data_range=float(max_value)))

@@ -1,0 +1,155 @@
+"""``c3 eval``: really encode and decode every (image, setting), in parallel, resumably.
+
+Each finished task appends its row to ``DIR/results.tsv`` at once, so an interrupted run
+continues where it stopped; ``DIR/summary.json`` (CompressAI layout) and ``DIR/rd.png`` are
+rewritten at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..io.images import ImageError, Picture, load_image
+from .metrics import ms_ssim, psnr
+from .results import ResultRow, append_row, read_rows, summarize, write_summary
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".bmp"}
+
+
+@dataclass(frozen=True)
+class Task:
+    codec: str  # "c3" or a classical codec name
+    image: Path
+    setting: float
+    steps: int | None = None
+    preset: str = "fast"
+    budget_seconds: float | None = None
+    threads: int = 1
+
+    @property
+    def key(self) -> tuple[str, str, float]:
+        return self.codec, self.image.stem, self.setting
+
+
+def find_images(inputs: list[str]) -> list[Path]:
+    """Files as given, folders expanded to their image files (sorted)."""
+    images: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            images += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.exists():
+            images.append(p)
+        else:
+            raise ImageError(f"{item}: no such file or folder")
+    if not images:
+        raise ImageError("no images found in " + ", ".join(inputs))
+    stems = [p.stem for p in images]
+    if len(set(stems)) != len(stems):
+        raise ImageError("image names must be unique (results are keyed by file name)")
+    return images
+
+
+def run_task(task: Task) -> ResultRow:
+    """Encode, decode and measure one (image, setting). Runs in a worker process."""
+    from .. import runtime
+
+    runtime.configure(task.threads)
+    picture = load_image(task.image)
+    run = _run_c3 if task.codec == "c3" else _run_classical
+    data, encode_s, pixels, decode_s, macs = run(picture, task)
+    return ResultRow(
+        codec=task.codec, image=task.image.stem, setting=task.setting,
+        bpp=8.0 * len(data) / (picture.width * picture.height),
+        psnr=psnr(pixels, picture.pixels, picture.max_value),
+        ms_ssim=ms_ssim(pixels, picture.pixels, picture.max_value), bytes=len(data),
+        width=picture.width, height=picture.height, encode_seconds=encode_s,
+        decode_seconds=decode_s, macs_per_pixel=macs)
+
+
+def _run_c3(picture: Picture, task: Task):
+    from ..config import preset_fit_config
+    from ..decoder import decode
+    from ..encoder import encode
+
+    extra = {} if task.budget_seconds is None else {"budget_seconds": task.budget_seconds}
+    start = time.perf_counter()
+    result = encode(picture, task.setting,
+                    fit_config=preset_fit_config(task.preset, steps=task.steps), **extra)
+    encode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = decode(result.data)
+    decode_s = time.perf_counter() - start
+    return result.data, encode_s, decoded.pixels, decode_s, result.stats.macs_per_pixel
+
+
+def _run_classical(picture: Picture, task: Task):
+    from .baselines import get_codec
+
+    if picture.bit_depth != 8 or picture.channels != 3:
+        raise ImageError(f"{task.image}: classical baselines take 8-bit RGB images")
+    codec = get_codec(task.codec)
+    rgb = picture.pixels.astype(np.uint8)
+    start = time.perf_counter()
+    data = codec.encode(rgb, task.setting)
+    encode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    pixels = codec.decode(data).astype(np.int64)
+    decode_s = time.perf_counter() - start
+    return data, encode_s, pixels, decode_s, math.nan
+
+
+def run_eval(tasks: list[Task], out_dir: Path, jobs: int = 1, name: str = "C3",
+             description: str = "", progress: bool = True, log=print) -> list[ResultRow]:
+    """Run every task not already in ``out_dir/results.tsv``; returns all rows of this codec."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = out_dir / "results.tsv"
+    done = {r.key for r in read_rows(table)}
+    todo = [t for t in tasks if t.key not in done]
+    if len(todo) < len(tasks):
+        log(f"resuming: {len(tasks) - len(todo)} of {len(tasks)} results already in {table}")
+    bar = None
+    if progress and todo and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="task", file=sys.stderr, desc="eval")
+    try:
+        if jobs <= 1:
+            for task in todo:
+                _finish(table, run_task(task), bar, log)
+        else:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                pending = {pool.submit(run_task, t) for t in todo}
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        _finish(table, future.result(), bar, log)
+    finally:
+        if bar is not None:
+            bar.close()
+    keys = {t.key for t in tasks}
+    rows = [r for r in read_rows(table) if r.key in keys]
+    write_summary(out_dir / "summary.json", summarize(rows, name, description))
+    return rows
+
+
+def _finish(table: Path, row: ResultRow, bar, log) -> None:
+    append_row(table, row)
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix_str(f"{row.image} {row.setting:g}: {row.bpp:.3f} bpp {row.psnr:.2f} dB")
+    else:
+        log(f"{row.codec} {row.image} {row.setting:g}: {row.bpp:.4f} bpp, {row.psnr:.2f} dB, "
+            f"encode {row.encode_seconds:.1f} s, decode {row.decode_seconds:.2f} s")
+
+
+def threads_per_job(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(jobs, 1))
