@@ -41,7 +41,7 @@ def small_picture() -> Picture:
 
 @pytest.fixture(scope="session")
 def small_encoding(small_picture: Picture) -> EncodeResult:
-    return quick_encode(small_picture, steps=60)
+    return quick_encode(small_picture, steps=100)
 
 
 def kodak_crop(name: str, height: int, width: int) -> Picture:

@@ -139,7 +139,7 @@ class ArchitectureConfig:
 class FitConfig:
     """The two-stage fitting of c3-supplementary A.2 (values of Table 4)."""
 
-    steps: int = 3000  # stage-1 steps
+    steps: int = 2000  # stage-1 steps
     stage2_fraction: float = 0.1  # stage 2 runs at most this fraction of stage-1 steps
     lr: float = 1e-2
     grad_clip: float = 0.1
@@ -169,7 +169,7 @@ class FitConfig:
 
 PRESETS: dict[str, int] = {
     "test": 40,  # seconds-long smoke runs
-    "fast": 3000,
+    "fast": 2000,
     "medium": 20_000,
     "paper": 100_000,  # C3's schedule: 100k stage-1 + at most 10k stage-2 steps
 }

@@ -65,9 +65,14 @@ def append_row(path: str | Path, row: ResultRow) -> None:
     """Append one row (with the header if the file is new); one write call per line."""
     path = Path(path)
     new = not path.exists() or path.stat().st_size == 0
+    prefix = "\t".join(COLUMNS) + "\n" if new else ""
+    if not new:
+        with path.open("rb") as f:
+            f.seek(-1, 2)
+            if f.read(1) != b"\n":  # a line cut short by an interruption: end it first
+                prefix = "\n"
     with path.open("a", newline="") as f:
-        line = "\t".join(_format(getattr(row, c)) for c in COLUMNS) + "\n"
-        f.write(("\t".join(COLUMNS) + "\n" if new else "") + line)
+        f.write(prefix + "\t".join(_format(getattr(row, c)) for c in COLUMNS) + "\n")
         f.flush()
 
 

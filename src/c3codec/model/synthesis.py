@@ -36,7 +36,8 @@ class Synthesis(nn.Module):
         """(N_grids, H, W) upsampled latents (real units) -> (C, H, W) image in [0, 1]."""
         n, h, w = latents.shape
         x = mlp_channels_first(self.mlp, latents.reshape(n, h * w))  # (C, H*W)
-        x = x.reshape(1, -1, h, w)  # (1, C, H, W)
+        # channels-last makes oneDNN's tiny 3-channel convolutions about 2x faster
+        x = x.reshape(1, -1, h, w).contiguous(memory_format=torch.channels_last)  # (1, C, H, W)
         pad = self.config.residual_kernel // 2
         for i, conv in enumerate(self.residual):
             y = F.pad(x, (pad,) * 4, mode="replicate") if pad else x
