@@ -50,13 +50,19 @@ def _is_16bit(im: Image.Image) -> bool:
     return any(";16" in str(tile.args) for tile in getattr(im, "tile", []) or [])
 
 
-def load_image(path: str | os.PathLike[str]) -> Picture:
-    """Read an image file; raises :class:`ImageError` with a one-line reason."""
+def require_file(path: str | os.PathLike[str]) -> Path:
+    """The path of an existing regular file, else an :class:`ImageError` saying what is wrong."""
     path = Path(path)
     if not path.exists():
         raise ImageError(f"{path}: no such file")
     if path.is_dir():
-        raise ImageError(f"{path}: is a directory, not an image")
+        raise ImageError(f"{path}: is a directory, not a file")
+    return path
+
+
+def load_image(path: str | os.PathLike[str]) -> Picture:
+    """Read an image file; raises :class:`ImageError` with a one-line reason."""
+    path = require_file(path)
     try:
         with Image.open(path) as im:
             return _from_pillow(im, path)

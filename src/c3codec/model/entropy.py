@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import EntropyConfig
-from .exact import ONE, IntLayer, gelu_fixed, linear_fixed
+from .exact import IntLayer, mlp_fixed
 from .latents import downsample2
 
 LN2 = math.log(2.0)
@@ -135,14 +135,7 @@ def log_scale_from_raw(raw: torch.Tensor, config: EntropyConfig) -> torch.Tensor
 
 def exact_forward(layers: list[IntLayer], contexts: torch.Tensor, step: float) -> torch.Tensor:
     """Integer-exact ARM: (N, inputs) latents in bin units -> (N, 2) fixed-point outputs."""
-    x = contexts
-    unit = step
-    for i, layer in enumerate(layers):
-        x = linear_fixed(x, layer, unit)
-        unit = 1.0 / ONE
-        if i < len(layers) - 1:
-            x = gelu_fixed(x)
-    return x
+    return mlp_fixed(layers, contexts, step)
 
 
 def laplace_bits(x: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

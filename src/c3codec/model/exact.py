@@ -109,6 +109,16 @@ def linear_fixed(x: torch.Tensor, layer: IntLayer, in_unit: float) -> torch.Tens
     return requantize(x @ layer.weight.T, layer, in_unit)
 
 
+def mlp_fixed(layers: list[IntLayer], x: torch.Tensor, in_unit: float) -> torch.Tensor:
+    """Exact per-row MLP with GELU between layers: (N, in) -> (N, out) fixed-point outputs."""
+    for i, layer in enumerate(layers):
+        x = linear_fixed(x, layer, in_unit)
+        in_unit = 1.0 / ONE
+        if i < len(layers) - 1:
+            x = gelu_fixed(x)
+    return x
+
+
 def conv_fixed(x: torch.Tensor, layer: IntLayer, in_unit: float) -> torch.Tensor:
     """(1, C, H, W) integer inputs -> same-size conv output (edge padding), exactly."""
     k = layer.weight.shape[-1]

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ..config import SynthesisConfig
 from .entropy import init_linear, mlp_channels_first
-from .exact import ONE, IntLayer, conv_fixed, gelu_fixed, linear_fixed
+from .exact import ONE, IntLayer, conv_fixed, gelu_fixed, mlp_fixed
 
 
 class Synthesis(nn.Module):
@@ -61,14 +61,7 @@ def exact_synthesis(mlp: list[IntLayer], residual: list[IntLayer], latents_bins:
     flat = latents_bins.reshape(n, h * w).T
     outs = []
     for start in range(0, h * w, chunk):
-        x = flat[start: start + chunk]
-        unit = step
-        for i, layer in enumerate(mlp):
-            x = linear_fixed(x, layer, unit)
-            unit = 1.0 / ONE
-            if i < len(mlp) - 1:
-                x = gelu_fixed(x)
-        outs.append(x)
+        outs.append(mlp_fixed(mlp, flat[start: start + chunk], step))
     x = torch.cat(outs, dim=0).T.reshape(1, -1, h, w)
     for i, layer in enumerate(residual):
         x = x + conv_fixed(x, layer, 1.0 / ONE)
