@@ -45,8 +45,8 @@ class LatentConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.num_grids <= 12:
             raise ConfigError(f"num_grids must be in 1..12, got {self.num_grids}")
-        if not (0.0 < self.step <= 16.0) or not math.isfinite(self.step):
-            raise ConfigError(f"latent step must be in (0, 16], got {self.step}")
+        if not (1e-3 <= self.step <= 16.0):
+            raise ConfigError(f"latent step must be in [0.001, 16], got {self.step}")
         if not (0.0 < self.gain_factor <= 16.0):
             raise ConfigError(f"gain_factor must be in (0, 16], got {self.gain_factor}")
 

@@ -43,9 +43,9 @@ def reconstruct(arch: ArchitectureConfig, image: ImageInfo, mlp: list[IntLayer],
     """Integer latent grids -> (H, W, C) integer pixels, exactly."""
     grids = [torch.from_numpy(g.astype(np.float64)) for g in latents]
     with torch.no_grad():
-        up = upsample_all(grids, arch.latents.exponents, (image.height, image.width))
-        pixels = exact_synthesis(mlp, residual, up, arch.latents.step, image.max_value, chunk)
-    return pixels.permute(1, 2, 0).numpy().astype(np.int64)
+        up = upsample_all(grids, arch.latents.exponents, (image.height, image.width)).numpy()
+    pixels = exact_synthesis(mlp, residual, up, arch.latents.step, image.max_value, chunk)
+    return pixels.transpose(1, 2, 0).astype(np.int64)
 
 
 def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK) -> tuple[Picture, list[np.ndarray]]:

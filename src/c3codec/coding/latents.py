@@ -41,12 +41,13 @@ class _Snapped:
     scale: np.ndarray  # scale index
 
 
-def _snap(out_fx: torch.Tensor, step: float, arch: ArchitectureConfig) -> _Snapped:
+def _snap(out_fx: np.ndarray, step: float, arch: ArchitectureConfig) -> _Snapped:
     """Exact ARM outputs (N, 2) in fixed point -> table coordinates. Basic IEEE ops only."""
     cfg = arch.entropy
-    out = out_fx.numpy() / ONE
+    out = out_fx / ONE
     mu_bins = out[:, 0] / step
-    v = np.clip(out[:, 1] + cfg.log_scale_shift, -2.0 * cfg.log_scale_max, -2.0 * cfg.log_scale_min)
+    v = np.minimum(np.maximum(out[:, 1] + cfg.log_scale_shift, -2.0 * cfg.log_scale_max),
+                   -2.0 * cfg.log_scale_min)
     m, frac = snap_mu(mu_bins)
     scale = ScaleGrid(cfg.log_scale_min, cfg.log_scale_max).index(-0.5 * v)
     return _Snapped(m, frac, scale)
@@ -70,10 +71,10 @@ def encode_latents(layers: list[IntLayer], grids: list[np.ndarray], arch: Archit
     step = arch.latents.step
     tensors = [torch.from_numpy(g.astype(np.float64)) for g in grids]
     with torch.no_grad():
-        contexts = grid_contexts(tensors, arch.entropy)  # (inputs, Z)
-        outs = [exact_forward(layers, contexts[:, s: s + chunk].T, step)
-                for s in range(0, contexts.shape[1], chunk)]
-    snapped = _snap(torch.cat(outs), step, arch)
+        contexts = grid_contexts(tensors, arch.entropy).numpy()  # (inputs, Z)
+    outs = [exact_forward(layers, contexts[:, s: s + chunk].T, step)
+            for s in range(0, contexts.shape[1], chunk)]
+    snapped = _snap(np.concatenate(outs), step, arch)
     ranges, streams, start = [], [], 0
     for grid in grids:
         size = grid.size
@@ -167,9 +168,7 @@ def _decode_phase(states: list[_GridState], layers: list[IntLayer], step: float,
         if not active:
             continue
         ctx = np.concatenate([s.contexts(p) for s, p in active], axis=0)
-        with torch.no_grad():
-            out = exact_forward(layers, torch.from_numpy(ctx), step)
-        snapped = _snap(out, step, arch)
+        snapped = _snap(exact_forward(layers, ctx, step), step, arch)
         start = 0
         for state, pos in active:
             sl = slice(start, start + pos.size)

@@ -79,8 +79,7 @@ def decode_tensors(data: bytes, codes: list[TensorCode], shapes: list[tuple[int,
 
 def int_layers(values: list[np.ndarray], w_step: float, b_step: float) -> list[IntLayer]:
     """Pair up (weight, bias) integer tensors into exact layers."""
-    return [IntLayer(torch.from_numpy(values[i].astype(np.float64)),
-                     torch.from_numpy(values[i + 1].astype(np.float64)), w_step, b_step)
+    return [IntLayer(values[i].astype(np.float64), values[i + 1].astype(np.float64), w_step, b_step)
             for i in range(0, len(values), 2)]
 
 

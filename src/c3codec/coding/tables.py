@@ -48,7 +48,7 @@ class ScaleGrid:
 
     def index(self, log_scale: np.ndarray) -> np.ndarray:
         j = np.round((log_scale - self.log_min) * SCALE_STEPS)
-        return np.clip(j, 0, self.count - 1).astype(np.int64)
+        return np.minimum(np.maximum(j, 0), self.count - 1).astype(np.int64)
 
     def scales(self) -> np.ndarray:
         return det_exp(self.log_min + np.arange(self.count) / SCALE_STEPS)
@@ -56,7 +56,7 @@ class ScaleGrid:
 
 def snap_mu(mu_bins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """mu in bin units -> (integer shift m, fraction index in [0, MU_STEPS])."""
-    mu_bins = np.nan_to_num(np.clip(mu_bins, -1e12, 1e12))  # only forged files get here
+    mu_bins = np.minimum(np.maximum(mu_bins, -1e12), 1e12)  # only forged files get near this
     m = np.floor(mu_bins + 0.5)
     frac_index = np.round((mu_bins - m) * MU_STEPS) + MU_STEPS // 2
     return m.astype(np.int64), frac_index.astype(np.int64)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -133,7 +134,7 @@ def log_scale_from_raw(raw: torch.Tensor, config: EntropyConfig) -> torch.Tensor
     return -0.5 * v
 
 
-def exact_forward(layers: list[IntLayer], contexts: torch.Tensor, step: float) -> torch.Tensor:
+def exact_forward(layers: list[IntLayer], contexts: np.ndarray, step: float) -> np.ndarray:
     """Integer-exact ARM: (N, inputs) latents in bin units -> (N, 2) fixed-point outputs."""
     return mlp_fixed(layers, contexts, step)
 

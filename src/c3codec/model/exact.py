@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 FRAC_BITS = 16
 ONE = float(1 << FRAC_BITS)  # fixed-point unit
@@ -59,23 +57,23 @@ def _det_erf(x: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def gelu_table() -> torch.Tensor:
+def gelu_table() -> np.ndarray:
     """Fixed-point GELU for every fixed-point input in [-GELU_RANGE, GELU_RANGE)."""
-    lo = -GELU_RANGE * (1 << FRAC_BITS)
-    x_int = np.arange(lo, -lo, dtype=np.float64)
-    x = x_int / ONE
-    y = 0.5 * x * (1.0 + _det_erf(x * 0.7071067811865476))
-    return torch.from_numpy(np.round(y * ONE))
+    n = GELU_RANGE * (1 << FRAC_BITS)
+    x = np.arange(n + 1, dtype=np.float64) / ONE
+    positive = np.round(0.5 * x * (1.0 + _det_erf(x * 0.7071067811865476)) * ONE)  # x in [0, 8]
+    # GELU(-x) = GELU(x) - x, and x * ONE is an integer: the negative half costs one subtraction
+    negative = (positive - np.arange(n + 1))[:0:-1]  # x in [-8, 0)
+    return np.concatenate([negative, positive[:-1]])
 
 
-def gelu_fixed(x: torch.Tensor) -> torch.Tensor:
-    """GELU of a float64 tensor of fixed-point integers, by table lookup (exact, deterministic)."""
+def gelu_fixed(x: np.ndarray) -> np.ndarray:
+    """GELU of float64 fixed-point integers, by table lookup (exact, deterministic)."""
     table = gelu_table()
     lo = -GELU_RANGE * (1 << FRAC_BITS)
-    idx = (x - lo).clamp(0, table.numel() - 1).long()
-    y = table[idx]
-    y = torch.where(x >= -lo, x, y)
-    return torch.where(x < lo, torch.zeros_like(x), y)
+    y = np.take(table, np.minimum(np.maximum(x - lo, 0), table.size - 1).astype(np.int64))
+    y = np.where(x >= -lo, x, y)
+    return np.where(x < lo, 0.0, y)
 
 
 @dataclass(frozen=True)
@@ -83,33 +81,34 @@ class IntLayer:
     """A quantised linear or conv layer: real weight ``weight * w_step``, bias ``bias * b_step``.
 
     ``weight`` has shape (out, in) for linear layers or (out, in, k, k) for convolutions; all
-    entries are integers stored as float64.
+    entries are integers stored as float64 numpy arrays (numpy: small decoder batches pay far
+    less per-operation overhead than with torch).
     """
 
-    weight: torch.Tensor
-    bias: torch.Tensor
+    weight: np.ndarray
+    bias: np.ndarray
     w_step: float
     b_step: float
 
 
-def requantize(acc: torch.Tensor, layer: IntLayer, in_unit: float) -> torch.Tensor:
+def requantize(acc: np.ndarray, layer: IntLayer, in_unit: float) -> np.ndarray:
     """Fixed-point output of a layer from its exact integer accumulator.
 
     ``acc`` holds ``sum(weight * x)`` for inputs whose real value is ``x * in_unit``; the result is
     ``round(real_output * ONE)``. Only IEEE multiply/add/round: deterministic everywhere.
     """
-    if acc.numel() and acc.abs().max().item() >= MAX_EXACT:
+    if acc.size and np.abs(acc).max() >= MAX_EXACT:
         raise OverflowError("fixed-point accumulator exceeds 2**53: parameters out of range")
     scale = (in_unit * layer.w_step) * ONE
-    return torch.round(acc * scale + layer.bias * (layer.b_step * ONE))
+    return np.round(acc * scale + layer.bias * (layer.b_step * ONE))
 
 
-def linear_fixed(x: torch.Tensor, layer: IntLayer, in_unit: float) -> torch.Tensor:
+def linear_fixed(x: np.ndarray, layer: IntLayer, in_unit: float) -> np.ndarray:
     """(N, in) integer inputs -> (N, out) fixed-point outputs, exactly."""
     return requantize(x @ layer.weight.T, layer, in_unit)
 
 
-def mlp_fixed(layers: list[IntLayer], x: torch.Tensor, in_unit: float) -> torch.Tensor:
+def mlp_fixed(layers: list[IntLayer], x: np.ndarray, in_unit: float) -> np.ndarray:
     """Exact per-row MLP with GELU between layers: (N, in) -> (N, out) fixed-point outputs."""
     for i, layer in enumerate(layers):
         x = linear_fixed(x, layer, in_unit)
@@ -119,14 +118,16 @@ def mlp_fixed(layers: list[IntLayer], x: torch.Tensor, in_unit: float) -> torch.
     return x
 
 
-def conv_fixed(x: torch.Tensor, layer: IntLayer, in_unit: float) -> torch.Tensor:
-    """(1, C, H, W) integer inputs -> same-size conv output (edge padding), exactly."""
+def conv_fixed(x: np.ndarray, layer: IntLayer, in_unit: float) -> np.ndarray:
+    """(C, H, W) integer inputs -> same-size conv output (edge padding), exactly.
+
+    im2col + matrix product: no backend can pick a Winograd/FFT algorithm here.
+    """
     k = layer.weight.shape[-1]
-    _, _, h, w = x.shape
+    c, h, w = x.shape
     if k > 1:
-        x = F.pad(x, (k // 2,) * 4, mode="replicate")
-    # im2col + matmul rather than conv2d: no backend may pick a Winograd/FFT algorithm.
-    cols = F.unfold(x, k)[0]  # (C*k*k, H*W)
+        x = np.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2)), mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))  # (C, H, W, k, k)
+    cols = windows.transpose(0, 3, 4, 1, 2).reshape(c * k * k, h * w)
     acc = layer.weight.reshape(layer.weight.shape[0], -1) @ cols  # (out, H*W)
-    out = requantize(acc.T, layer, in_unit)  # (H*W, out)
-    return out.T.reshape(1, -1, h, w)
+    return requantize(acc.T, layer, in_unit).T.reshape(-1, h, w)

@@ -7,6 +7,7 @@ GELU between them), then clipping to [0, 1].
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -50,8 +51,8 @@ class Synthesis(nn.Module):
         return x + (x.clamp(0.0, 1.0) - x).detach()
 
 
-def exact_synthesis(mlp: list[IntLayer], residual: list[IntLayer], latents_bins: torch.Tensor,
-                    step: float, max_value: int, chunk: int = 1 << 16) -> torch.Tensor:
+def exact_synthesis(mlp: list[IntLayer], residual: list[IntLayer], latents_bins: np.ndarray,
+                    step: float, max_value: int, chunk: int = 1 << 16) -> np.ndarray:
     """Integer-exact synthesis: (N_grids, H, W) upsampled latents in bin units (float64, exact
     dyadic values) -> (C, H, W) integer pixel values in [0, max_value].
 
@@ -59,13 +60,10 @@ def exact_synthesis(mlp: list[IntLayer], residual: list[IntLayer], latents_bins:
     """
     n, h, w = latents_bins.shape
     flat = latents_bins.reshape(n, h * w).T
-    outs = []
-    for start in range(0, h * w, chunk):
-        outs.append(mlp_fixed(mlp, flat[start: start + chunk], step))
-    x = torch.cat(outs, dim=0).T.reshape(1, -1, h, w)
+    outs = [mlp_fixed(mlp, flat[start: start + chunk], step) for start in range(0, h * w, chunk)]
+    x = np.concatenate(outs, axis=0).T.reshape(-1, h, w)
     for i, layer in enumerate(residual):
         x = x + conv_fixed(x, layer, 1.0 / ONE)
         if i < len(residual) - 1:
             x = gelu_fixed(x)
-    pixels = torch.round(x[0] * float(max_value) / ONE)
-    return pixels.clamp(0, max_value)
+    return np.clip(np.round(x * float(max_value) / ONE), 0, max_value)
