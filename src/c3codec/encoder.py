@@ -13,7 +13,7 @@ import torch
 from .coding import bitstream
 from .coding.bitstream import C3File, ImageInfo
 from .coding.latents import encode_latents
-from .coding.parameters import (PARAM_STEPS, encode_tensors, int_layers, load_quantized,
+from .coding.parameters import (MAX_PARAM_RANGE, PARAM_STEPS, encode_tensors, int_layers, load_quantized,
                                 network_tensors, quantize_tensors, tensor_bits, tensor_code)
 from .config import ArchitectureConfig, FitConfig, preset_fit_config
 from .decoder import reconstruct, split_layers
@@ -71,7 +71,7 @@ def _search_param_steps(model: C3Model, target: torch.Tensor, bins: list[torch.T
     for w_step in PARAM_STEPS:
         for b_step in PARAM_STEPS:
             values = quantize_tensors(originals, w_step, b_step)
-            if any(tensor_code(v).symbol_range > 1 << 20 for v in values):
+            if any(tensor_code(v).symbol_range > MAX_PARAM_RANGE for v in values):
                 continue
             load_quantized(slots, values, w_step, b_step)
             out = trial(bins)
