@@ -126,7 +126,7 @@ class ArchitectureConfig:
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     entropy: EntropyConfig = field(default_factory=EntropyConfig)
 
-    def with_widths(self, width: int) -> "ArchitectureConfig":
+    def with_widths(self, width: int) -> ArchitectureConfig:
         """Same config with (width, width) synthesis and entropy networks (C3 adaptive sizes)."""
         return replace(
             self,
