@@ -61,13 +61,16 @@ def _target(picture: Picture, device: torch.device) -> torch.Tensor:
 
 @torch.no_grad()
 def _search_param_steps(model: C3Model, target: torch.Tensor, bins: list[torch.Tensor],
-                        lmbda: float) -> tuple[float, float, list[np.ndarray]]:
-    """C3's grid search: the (weight, bias) step pair minimising D + lambda * (latent + param bits)."""
+                        lmbda: float) -> tuple[float, float, list[np.ndarray], float]:
+    """C3's grid search: the (weight, bias) step pair minimising D + lambda * (latent + param bits).
+
+    Returns the steps, the quantised parameters and their estimated (latent + parameter) bits.
+    """
     pixels = target.shape[-1] * target.shape[-2]
     trial = copy.deepcopy(model)
     originals = network_tensors(model.network_modules())
     slots = network_tensors(trial.network_modules())
-    best = (math.inf, PARAM_STEPS[-1], PARAM_STEPS[-1], None)
+    best = (math.inf, PARAM_STEPS[-1], PARAM_STEPS[-1], None, math.nan)
     for w_step in PARAM_STEPS:
         for b_step in PARAM_STEPS:
             values = quantize_tensors(originals, w_step, b_step)
@@ -79,10 +82,10 @@ def _search_param_steps(model: C3Model, target: torch.Tensor, bins: list[torch.T
             bits = float(out.bits) + sum(tensor_bits(v) for v in values)
             cost = distortion + lmbda * bits / pixels
             if cost < best[0]:
-                best = (cost, w_step, b_step, values)
+                best = (cost, w_step, b_step, values, bits)
     if best[3] is None:
         raise ValueError("network parameters are too large to quantise")
-    return best[1], best[2], best[3]
+    return best[1], best[2], best[3], best[4]
 
 
 def steps_for_budget(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfig,
@@ -139,8 +142,7 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
     with torch.no_grad():
         bins = [torch.round(b) for b in model.latents.in_bins()]
     latents = [b.numpy().astype(np.int64) for b in bins]
-    w_step, b_step, values = _search_param_steps(model, target, bins, lmbda)
-    est_param_bits = sum(tensor_bits(v) for v in values)
+    w_step, b_step, values, estimated_bits = _search_param_steps(model, target, bins, lmbda)
     mlp, residual, arm = split_layers(arch, int_layers(values, w_step, b_step))
 
     streams = encode_latents(arm, latents, arch)
@@ -153,10 +155,6 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
     data = bitstream.write(c3file)
 
     pixels = reconstruct(arch, image, mlp, residual, latents)
-    with torch.no_grad():
-        trial = copy.deepcopy(model)
-        load_quantized(network_tensors(trial.network_modules()), values, w_step, b_step)
-        est_latent_bits = float(trial(bins).bits)
     stats = EncodeStats(
         height=picture.height, width=picture.width, bytes=len(data),
         bpp=8.0 * len(data) / (picture.height * picture.width),
@@ -164,7 +162,7 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
         header_bytes=c3file.header_bytes, synthesis_bytes=len(syn_params),
         entropy_bytes=len(ent_params),
         latent_bytes=[len(s) for s in streams.streams],
-        estimated_bits=est_latent_bits + est_param_bits, w_step=w_step, b_step=b_step,
+        estimated_bits=estimated_bits, w_step=w_step, b_step=b_step,
         macs_per_pixel=macs_per_pixel(arch, picture.height, picture.width, picture.channels)["total"],
         fit_seconds=report.seconds, encode_seconds=time.perf_counter() - start,
         steps=fit_config.steps, step_seconds=step_seconds, fit_report=report)
