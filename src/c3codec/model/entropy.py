@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from ..config import EntropyConfig
 from .exact import IntLayer, mlp_fixed
 from .latents import downsample2
+from .mlp import mlp_channels_first
 
 LN2 = math.log(2.0)
 MIN_PROBABILITY = 2.0**-24  # the range coder cannot spend more than 24 bits on a symbol
@@ -102,6 +103,10 @@ class EntropyModel(nn.Module):
         self.config = config
         widths = [config.num_inputs, *config.widths, 2]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Random initialisation from the global torch RNG (see :func:`init_linear`)."""
         for layer in self.layers:
             init_linear(layer)
 
@@ -112,19 +117,6 @@ class EntropyModel(nn.Module):
     def laplace_params(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw outputs -> (mu, log_scale), scale clipped like C3/Cool-chic."""
         return raw[0], log_scale_from_raw(raw[1], self.config)
-
-
-def mlp_channels_first(layers: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
-    """Per-position MLP (GELU between layers) on (features, N) data.
-
-    Channel-first keeps every matrix product long and contiguous, which is markedly faster on
-    CPU than the (N, features) layout for these tiny widths.
-    """
-    for i, layer in enumerate(layers):
-        x = torch.addmm(layer.bias[:, None], layer.weight, x)
-        if i < len(layers) - 1:
-            x = F.gelu(x)
-    return x
 
 
 def log_scale_from_raw(raw: torch.Tensor, config: EntropyConfig) -> torch.Tensor:

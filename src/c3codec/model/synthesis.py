@@ -13,7 +13,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import SynthesisConfig
-from .entropy import init_linear, mlp_channels_first
+from .entropy import init_linear
+from .mlp import mlp_channels_first
 from .exact import ONE, IntLayer, conv_fixed, gelu_fixed, mlp_fixed
 
 
@@ -23,12 +24,16 @@ class Synthesis(nn.Module):
         self.config = config
         widths = [num_grids, *config.widths, channels]
         self.mlp = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
-        for layer in self.mlp:
-            init_linear(layer)
         k = config.residual_kernel
         self.residual = nn.ModuleList(
             nn.Conv2d(channels, channels, k) for _ in range(config.num_residual)
         )
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """C3's initialisation: random MLP (global torch RNG), zero residual convolutions."""
+        for layer in self.mlp:
+            init_linear(layer)
         for conv in self.residual:
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)

@@ -1,0 +1,77 @@
+"""The fitting speed-ups change how the loss is computed, never what it is."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+from c3codec.config import ArchitectureConfig, preset_fit_config
+from c3codec.encoder import _target
+from c3codec.fitting.fit import fit
+from c3codec.model import mlp
+from c3codec.model.c3 import C3Model
+from conftest import quick_encode, synthetic
+from test_roundtrip import _check_roundtrip
+
+
+def _layers() -> nn.ModuleList:
+    torch.manual_seed(0)
+    return nn.ModuleList([nn.Linear(24, 18), nn.Linear(18, 18), nn.Linear(18, 2)]).double()
+
+
+def _run(layers: nn.ModuleList, x: torch.Tensor, chunked: bool) -> list[torch.Tensor]:
+    for p in layers.parameters():
+        p.grad = None
+    x = x.detach().clone().requires_grad_(x.requires_grad)
+    params = ([layer.weight for layer in layers], [layer.bias for layer in layers])
+    y = mlp.mlp_channels_first(layers, x) if chunked else mlp.plain_mlp(*params, x)
+    torch.sin(y).sum().backward()
+    grads = [x.grad] if x.requires_grad else []
+    return [y.detach(), *grads, *(p.grad for p in layers.parameters())]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_chunked_mlp_matches_autograd(threads, input_grad):
+    layers = _layers()
+    x = torch.randn(24, 2 * mlp.CHUNK + 77, dtype=torch.float64).requires_grad_(input_grad)
+    original = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        got = _run(layers, x, chunked=True)
+        again = _run(layers, x, chunked=True)
+        assert torch.get_num_threads() == threads  # the worker threads leave the setting alone
+    finally:
+        torch.set_num_threads(original)
+    want = _run(layers, x, chunked=False)
+    for a, b, c in zip(got, want, again):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-10)
+        assert torch.equal(a, c)  # deterministic for a given thread count
+
+
+def test_reset_parameters_draws_a_new_initialisation():
+    model = C3Model((16, 16), 3, ArchitectureConfig())
+    with torch.no_grad():
+        model.latents.grids[0].fill_(1.0)
+    first = [p.clone() for p in model.entropy.parameters()]
+    model.reset_parameters(seed=5)
+    assert all(not g.detach().any() for g in model.latents.grids)
+    assert any(not torch.equal(a, b) for a, b in zip(first, model.entropy.parameters()))
+    again = C3Model((16, 16), 3, ArchitectureConfig())
+    again.reset_parameters(seed=5)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
+
+
+def test_warm_up_keeps_the_best_candidate_and_counts_its_steps():
+    picture = synthetic(24, 24)
+    target = _target(picture, torch.device("cpu"))
+    config = preset_fit_config("fast", steps=40, candidates=3, warmup_fraction=0.25)
+    assert config.warmup_steps == 10 and config.stage1_total_steps == 60
+    model = C3Model((24, 24), 3, ArchitectureConfig())
+    report = fit(model, target, 1e-3, config)
+    assert report.stage1_steps == 60
+    assert report.final_loss < 0.05
+
+
+def test_warm_up_encoding_roundtrips():
+    picture = synthetic(24, 32)
+    _check_roundtrip(picture, quick_encode(picture, steps=30, candidates=2, warmup_fraction=0.2))
