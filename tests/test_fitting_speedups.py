@@ -4,13 +4,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from c3codec.config import ArchitectureConfig, preset_fit_config
-from c3codec.encoder import _target
-from c3codec.fitting.fit import fit
+from c3codec.config import ArchitectureConfig
 from c3codec.model import mlp
 from c3codec.model.c3 import C3Model
-from conftest import quick_encode, synthetic
-from test_roundtrip import _check_roundtrip
 
 
 def _layers() -> nn.ModuleList:
@@ -59,19 +55,3 @@ def test_reset_parameters_draws_a_new_initialisation():
     again = C3Model((16, 16), 3, ArchitectureConfig())
     again.reset_parameters(seed=5)
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
-
-
-def test_warm_up_keeps_the_best_candidate_and_counts_its_steps():
-    picture = synthetic(24, 24)
-    target = _target(picture, torch.device("cpu"))
-    config = preset_fit_config("fast", steps=40, candidates=3, warmup_fraction=0.25)
-    assert config.warmup_steps == 10 and config.stage1_total_steps == 60
-    model = C3Model((24, 24), 3, ArchitectureConfig())
-    report = fit(model, target, 1e-3, config)
-    assert report.stage1_steps == 60
-    assert report.final_loss < 0.05
-
-
-def test_warm_up_encoding_roundtrips():
-    picture = synthetic(24, 32)
-    _check_roundtrip(picture, quick_encode(picture, steps=30, candidates=2, warmup_fraction=0.2))

@@ -93,9 +93,8 @@ def steps_for_budget(model: C3Model, target: torch.Tensor, lmbda: float, config:
     """Stage-1 steps that fit in ``seconds_left`` on this machine, and the measured step time.
 
     Times a few steps on a scratch copy of the model, and reserves time for stage 2 (at most
-    ``stage2_fraction`` more steps), the discarded warm-up candidates, the parameter grid search
-    (49 forward passes, about a third of a step each) and the exact coding pass, with a 10 %
-    margin.
+    ``stage2_fraction`` more steps), the parameter grid search (49 forward passes, about a
+    third of a step each) and the exact coding pass, with a 10 % margin.
     """
     from .fitting.fit import stage1_step
 
@@ -111,10 +110,7 @@ def steps_for_budget(model: C3Model, target: torch.Tensor, lmbda: float, config:
     spent = sum(times)
     overhead = len(PARAM_STEPS) ** 2 * step / 3 + 10 * step + 1.0
     usable = 0.9 * (seconds_left - spent) - overhead
-    per_step = 1.0 + config.stage2_fraction
-    if config.candidates > 1:
-        per_step += (config.candidates - 1) * config.warmup_fraction
-    return max(0, int(usable / (step * per_step))), step
+    return max(0, int(usable / (step * (1.0 + config.stage2_fraction)))), step
 
 
 def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = None,

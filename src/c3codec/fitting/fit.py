@@ -102,11 +102,10 @@ def fit(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfig,
     generator.manual_seed(config.seed)
     report = FitReport()
     start = time.perf_counter()
-    bar = _Progress(config.stage1_total_steps + config.stage2_steps, progress)
+    bar = _Progress(config.steps + config.stage2_steps, progress)
     try:
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-        first = _warm_up(model, optimizer, target, lmbda, config, generator, report, bar)
-        for i in range(first, config.steps):
+        for i in range(config.steps):
             loss, mse, bpp = stage1_step(model, optimizer, target, lmbda, config, i, generator)
             report.stage1_steps += 1
             _record(report, bar, 1, i, loss, mse, bpp)
@@ -115,38 +114,6 @@ def fit(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfig,
         bar.close()
     report.seconds = time.perf_counter() - start
     return report
-
-
-def _warm_up(model: C3Model, optimizer: torch.optim.Optimizer, target: torch.Tensor, lmbda: float,
-             config: FitConfig, generator: torch.Generator, report: FitReport, bar: _Progress) -> int:
-    """Cool-chic 5's warm-up: fit ``candidates`` initialisations for ``warmup_steps`` steps each
-    and keep the best (lowest mean loss over the last tenth of its warm-up) in ``model`` and
-    ``optimizer``. Returns the stage-1 step to continue from (0 without a warm-up).
-    """
-    steps = config.warmup_steps
-    if steps == 0:
-        return 0
-    tail = max(1, steps // 10)
-    best = (math.inf, None, None)
-    initial = copy.deepcopy(model)
-    for k in range(config.candidates):
-        candidate = model if k == 0 else copy.deepcopy(initial)
-        if k > 0:
-            candidate.reset_parameters(config.seed + k)
-        opt = optimizer if k == 0 else torch.optim.Adam(candidate.parameters(), lr=config.lr)
-        losses = []
-        for i in range(steps):
-            loss, mse, bpp = stage1_step(candidate, opt, target, lmbda, config, i, generator)
-            report.stage1_steps += 1
-            _record(report, bar, 1, i, loss, mse, bpp)
-            if i >= steps - tail:
-                losses.append(loss)
-        score = float(torch.stack(losses).mean())
-        if score < best[0]:
-            best = (score, copy.deepcopy(candidate.state_dict()), copy.deepcopy(opt.state_dict()))
-    model.load_state_dict(best[1])
-    optimizer.load_state_dict(best[2])
-    return steps
 
 
 def _record(report: FitReport, bar: _Progress, stage: int, i: int, loss: torch.Tensor,
