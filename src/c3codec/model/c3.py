@@ -46,13 +46,6 @@ class C3Model(nn.Module):
     def network_modules(self) -> list[nn.Module]:
         return network_modules(self.synthesis, self.entropy)
 
-    def reset_parameters(self, seed: int) -> None:
-        """Fresh initialisation (zero latents, random networks) drawn from ``seed``."""
-        torch.manual_seed(seed)
-        self.latents.reset_parameters()
-        self.synthesis.reset_parameters()
-        self.entropy.reset_parameters()
-
 
 def build_networks(config: ArchitectureConfig, channels: int) -> tuple[Synthesis, EntropyModel]:
     """The synthesis and entropy networks of an architecture (encoder and decoder alike)."""

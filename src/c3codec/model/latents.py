@@ -90,11 +90,6 @@ class LatentGrids(nn.Module):
         )
         self.gains = [config.gain_factor**e / config.step for e in config.exponents]
 
-    @torch.no_grad()
-    def reset_parameters(self) -> None:
-        for grid in self.grids:
-            grid.zero_()
-
     def in_bins(self) -> list[torch.Tensor]:
         """Continuous latents in bin units (value / step), one tensor per grid."""
         return [g * gain for g, gain in zip(self.grids, self.gains)]
