@@ -35,11 +35,17 @@ def mlp_channels_first(layers: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
 
 def plain_mlp(weights: list[torch.Tensor], biases: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Reference layer-by-layer MLP (autograd does the backward pass)."""
-    for i, (weight, bias) in enumerate(zip(weights, biases)):
-        x = torch.addmm(bias[:, None], weight, x)
-        if i < len(weights) - 1:
-            x = F.gelu(x)
-    return x
+    inputs = _hidden_layers(weights, biases, x)[1]
+    return torch.addmm(biases[-1][:, None], weights[-1], inputs[-1])
+
+
+def _hidden_layers(weights, biases, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Pre-activations of the hidden layers, and every layer's input (``x`` first)."""
+    pre, inputs = [], [x]
+    for weight, bias in zip(weights[:-1], biases[:-1]):
+        pre.append(torch.addmm(bias[:, None], weight, inputs[-1]))
+        inputs.append(F.gelu(pre[-1]))
+    return pre, inputs
 
 
 @lru_cache(maxsize=4)
@@ -96,11 +102,7 @@ class _ChunkedMLP(torch.autograd.Function):
             grad_b = [torch.zeros_like(b) for b in biases]
             for k in indices:
                 s = starts[k]
-                inputs = [x[:, s:s + CHUNK]]
-                pre = []
-                for i in range(depth - 1):  # recompute this chunk's activations
-                    pre.append(torch.addmm(biases[i][:, None], weights[i], inputs[-1]))
-                    inputs.append(F.gelu(pre[-1]))
+                pre, inputs = _hidden_layers(weights, biases, x[:, s:s + CHUNK])  # recomputed
                 g = grad_out[:, s:s + CHUNK]
                 for i in range(depth - 1, 0, -1):
                     grad_w[i].addmm_(g, inputs[i].T)
