@@ -16,11 +16,12 @@ def plot_curves(curves: list[Curve], output: str | Path, title: str = "") -> Non
     from ..io.images import atomic_write
 
     fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
-    colours = plt.get_cmap("tab20").colors  # 20 distinct colours: no two curves share one
+    tab20 = plt.get_cmap("tab20").colors  # 10 dark then 10 light shades: no two curves share one
+    colours = [*tab20[0::2], *tab20[1::2]]
     for i, curve in enumerate(curves):
         pts = sorted(zip(curve.bpp, curve.psnr))
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3,
-                linewidth=1.2, label=curve.name, color=colours[(2 * i) % 20 + (2 * i) // 20 % 2],
+                linewidth=1.2, label=curve.name, color=colours[i % 20],
                 linestyle="--" if "published" in curve.name else "-")
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel("RGB PSNR (dB)")
