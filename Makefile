@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_benchmarks.py
+	$(BIN)/python benchmarks/codec_benchmark.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
