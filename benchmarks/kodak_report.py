@@ -142,11 +142,12 @@ def main() -> int:
             lines.append(f"| {codec.upper()} | {statistics.mean(r.encode_seconds for r in rows):.2f} | "
                          f"{statistics.mean(r.decode_seconds for r in rows):.3f} | - |")
 
-    lines += ["", "| image | lambda | bpp | PSNR (dB) | MS-SSIM | encode (s) | decode (s) |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "| image | lambda | bpp | PSNR (dB) | MS-SSIM | encode (s) | decode (s) "
+                  "| stage-1 steps |", "|---|---|---|---|---|---|---|---|"]
     for r in sorted(c3_rows, key=lambda r: (r.image, -r.setting)):
+        steps = "-" if math.isnan(r.stage1_steps) else f"{r.stage1_steps:.0f}"
         lines.append(f"| {r.image} | {r.setting:g} | {r.bpp:.4f} | {r.psnr:.2f} | {r.ms_ssim:.4f} | "
-                     f"{r.encode_seconds:.0f} | {r.decode_seconds:.2f} |")
+                     f"{r.encode_seconds:.0f} | {r.decode_seconds:.2f} | {steps} |")
     report = intro + "\n".join(lines) + "\n"
     (args.out / "README.md").write_text(report)
     plot_curves(curves, args.out / "rd.png", "Kodak: C3 (c3codec, CPU) vs classical and published")

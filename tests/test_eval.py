@@ -31,6 +31,7 @@ def test_eval_writes_consistent_results_and_resumes(image_dir, tmp_path, capsys)
         assert r.codec == "c3" and r.bytes > 0
         assert r.bpp == pytest.approx(8 * r.bytes / (r.width * r.height))
         assert r.psnr > 10 and r.decode_seconds > 0 and r.macs_per_pixel > 1000
+        assert r.stage1_steps == 40
     summary = json.loads((out / "summary.json").read_text())
     assert summary["name"] == "C3"
     res = summary["results"]
@@ -66,6 +67,16 @@ def test_eval_classical_and_parallel(image_dir, tmp_path):
     hi = np.mean([r.psnr for r in rows if r.setting == 90])
     lo = np.mean([r.psnr for r in rows if r.setting == 30])
     assert hi > lo
+    assert all(np.isnan(r.stage1_steps) for r in rows)
+
+
+def test_results_written_before_the_steps_column_still_read(tmp_path):
+    old = tmp_path / "results.tsv"
+    old.write_text("codec\timage\tsetting\tbpp\tpsnr\tms_ssim\tbytes\twidth\theight\t"
+                   "encode_seconds\tdecode_seconds\tmacs_per_pixel\n"
+                   "c3\tim0\t0.001\t1.5\t30.0\tnan\t90\t24\t20\t1.0\t0.1\t1770.0\n")
+    (row,) = read_rows(old)
+    assert row.bytes == 90 and np.isnan(row.stage1_steps)
 
 
 def test_eval_errors(tmp_path, capsys):

@@ -30,6 +30,7 @@ class ResultRow:
     encode_seconds: float
     decode_seconds: float
     macs_per_pixel: float  # NaN for classical codecs
+    stage1_steps: float = math.nan  # fitting steps C3 took (a budget decides them); NaN otherwise
 
     @property
     def key(self) -> tuple[str, str, float]:
@@ -38,12 +39,15 @@ class ResultRow:
 
 COLUMNS = [f.name for f in fields(ResultRow)]
 _TYPES = {f.name: f.type for f in fields(ResultRow)}
+_OPTIONAL = {"stage1_steps"}  # added later: files written before it still read (as NaN)
 
 
 def _parse(row: dict[str, str]) -> ResultRow | None:
     try:
         values = {}
         for name in COLUMNS:
+            if name in _OPTIONAL and row.get(name) is None:
+                continue
             kind = _TYPES[name]
             text = row[name]
             values[name] = int(text) if kind == "int" else (text if kind == "str" else float(text))

@@ -65,14 +65,14 @@ def run_task(task: Task) -> ResultRow:
     runtime.configure(task.threads)
     picture = load_image(task.image)
     run = _run_c3 if task.codec == "c3" else _run_classical
-    data, encode_s, pixels, decode_s, macs = run(picture, task)
+    data, encode_s, pixels, decode_s, macs, steps = run(picture, task)
     return ResultRow(
         codec=task.codec, image=task.image.stem, setting=task.setting,
         bpp=8.0 * len(data) / (picture.width * picture.height),
         psnr=psnr(pixels, picture.pixels, picture.max_value),
         ms_ssim=ms_ssim(pixels, picture.pixels, picture.max_value), bytes=len(data),
         width=picture.width, height=picture.height, encode_seconds=encode_s,
-        decode_seconds=decode_s, macs_per_pixel=macs)
+        decode_seconds=decode_s, macs_per_pixel=macs, stage1_steps=steps)
 
 
 def _run_c3(picture: Picture, task: Task):
@@ -88,7 +88,8 @@ def _run_c3(picture: Picture, task: Task):
     start = time.perf_counter()
     decoded = decode(result.data)
     decode_s = time.perf_counter() - start
-    return result.data, encode_s, decoded.pixels, decode_s, result.stats.macs_per_pixel
+    return (result.data, encode_s, decoded.pixels, decode_s, result.stats.macs_per_pixel,
+            float(result.stats.steps))
 
 
 def _run_classical(picture: Picture, task: Task):
@@ -104,7 +105,7 @@ def _run_classical(picture: Picture, task: Task):
     start = time.perf_counter()
     pixels = codec.decode(data).astype(np.int64)
     decode_s = time.perf_counter() - start
-    return data, encode_s, pixels, decode_s, math.nan
+    return data, encode_s, pixels, decode_s, math.nan, math.nan
 
 
 def run_eval(tasks: list[Task], out_dir: Path, jobs: int = 1, name: str = "C3",
