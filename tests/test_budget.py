@@ -1,21 +1,48 @@
+import time
+
 import torch
 
 from c3codec.config import ArchitectureConfig, preset_fit_config
-from c3codec.encoder import _target, encode, steps_for_budget
+from c3codec.encoder import _target, encode, plan_budget
+from c3codec.fitting.fit import _replan, fit
 from c3codec.model.c3 import C3Model
 from conftest import synthetic
 
 
-def test_budget_scales_the_step_count():
-    picture = synthetic(24, 24)
+def _setup(size: int = 24):
+    picture = synthetic(size, size)
     target = _target(picture, torch.device("cpu"))
-    model = C3Model((24, 24), 3, ArchitectureConfig())
+    return target, C3Model((size, size), 3, ArchitectureConfig())
+
+
+def test_budget_plan_scales_with_the_time_given():
+    target, model = _setup()
     config = preset_fit_config("fast")
-    tiny, step = steps_for_budget(model, target, 1e-3, config, 0.5)
-    large, _ = steps_for_budget(model, target, 1e-3, config, 1000.0)
-    assert tiny == 0 and step > 0
-    assert large > 100
+    tiny = plan_budget(model, target, 1e-3, config, 0.5)
+    large = plan_budget(model, target, 1e-3, config, 1000.0)
+    assert tiny.steps == 0 and tiny.stage1_seconds == 0.0 and tiny.step_seconds > 0
+    assert large.steps > 100 and 800.0 < large.stage1_seconds < 1000.0
     assert all(p.abs().sum() == 0 for p in model.latents.parameters())  # probe used a copy
+
+
+def test_replan_follows_the_measured_rate():
+    plan = preset_fit_config("fast", steps=100)
+    assert _replan(plan, 10, 1.0, 5.0).steps == 50  # 10 steps/s for 5 s
+    assert _replan(plan, 10, 2.0, 1.0).steps == 10  # time is up: stop now
+    assert _replan(plan, 50, 5.0, 10.0) is plan  # on plan: same config
+
+
+def test_timed_stage1_ends_on_time_from_any_first_plan():
+    target, model = _setup(16)
+    # a first plan far too small grows (one 16x16 step takes milliseconds, not seconds)
+    short = fit(model, target, 1e-3, preset_fit_config("fast", steps=1), stage1_seconds=2.0)
+    assert short.stage1_steps > 1
+    assert short.stage2_steps <= int(0.1 * short.stage1_steps)
+    # a first plan far too large stops when the time is up
+    target, model = _setup(16)
+    start = time.perf_counter()
+    long = fit(model, target, 1e-3, preset_fit_config("fast", steps=10**6), stage1_seconds=0.3)
+    assert 1 <= long.stage1_steps < 10**6 and time.perf_counter() - start < 60
 
 
 def test_encode_with_budget_reports_what_it_did():

@@ -198,8 +198,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
     atomic_write(args.output, result.data)
     s = result.stats
     if args.budget is not None and not args.json:
-        print(f"budget {args.budget:.0f} s: measured {s.step_seconds:.3f} s per step on this "
-              f"machine, so {s.steps} stage-1 steps (+ at most {int(s.steps * 0.1)} stage-2)")
+        print(f"budget {args.budget:.0f} s: a stage-1 step took {s.step_seconds:.3f} s on this "
+              f"machine; fitted {s.steps} stage-1 + {s.fit_report.stage2_steps} stage-2 steps "
+              f"in {s.fit_seconds:.0f} s, whole encoding {s.encode_seconds:.0f} s")
     summary = {"input": args.input, "output": args.output, "width": s.width, "height": s.height,
                "bytes": s.bytes, "bpp": s.bpp, "psnr": s.psnr, "encode_seconds": s.encode_seconds,
                "steps": s.steps, "stage2_steps": s.fit_report.stage2_steps,

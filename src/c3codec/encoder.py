@@ -88,18 +88,30 @@ def _search_param_steps(model: C3Model, target: torch.Tensor, bins: list[torch.T
     return best[1], best[2], best[3], best[4]
 
 
-def steps_for_budget(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfig,
-                     seconds_left: float, probe_steps: int = 4) -> tuple[int, float]:
-    """Stage-1 steps that fit in ``seconds_left`` on this machine, and the measured step time.
+@dataclass(frozen=True)
+class BudgetPlan:
+    stage1_seconds: float  # wall-clock time stage 1 may use
+    steps: int  # stage-1 steps expected at the measured rate (fitting re-plans as it goes)
+    step_seconds: float  # measured time of one stage-1 step
 
-    Times a few steps on a scratch copy of the model, and reserves time for stage 2 (at most
-    ``stage2_fraction`` more steps), the parameter grid search (49 forward passes, about a
-    third of a step each) and the exact coding pass, with a 10 % margin.
+
+BUDGET_MARGIN = 0.95
+"""Share of the budget planned for: stage 1 is held to its time, so only stage 2, the parameter
+search and the coding pass (estimated from the step time) can overrun their share."""
+
+
+def plan_budget(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfig,
+                seconds_left: float, probe_steps: int = 4) -> BudgetPlan:
+    """Split ``seconds_left`` of wall-clock time: stage 1 gets what is left after reserving time
+    for stage 2 (at most ``stage2_fraction`` more steps), the parameter grid search (49 forward
+    passes, about a third of a step each) and the exact coding pass.
+
+    Times a few steps on a scratch copy of the model to measure this machine's step time.
     """
-    from .fitting.fit import stage1_step
+    from .fitting.fit import make_optimizer, stage1_step
 
     scratch = copy.deepcopy(model)
-    optimizer = torch.optim.Adam(scratch.parameters(), lr=config.lr)
+    optimizer = make_optimizer(scratch.parameters(), config, config.lr)
     probe = replace(config, steps=1000)
     times = []
     for i in range(probe_steps + 1):
@@ -109,8 +121,9 @@ def steps_for_budget(model: C3Model, target: torch.Tensor, lmbda: float, config:
     step = sorted(times[1:])[len(times[1:]) // 2]
     spent = sum(times)
     overhead = len(PARAM_STEPS) ** 2 * step / 3 + 10 * step + 1.0
-    usable = 0.9 * (seconds_left - spent) - overhead
-    return max(0, int(usable / (step * (1.0 + config.stage2_fraction)))), step
+    usable = BUDGET_MARGIN * (seconds_left - spent) - overhead
+    stage1_seconds = max(0.0, usable / (1.0 + config.stage2_fraction))
+    return BudgetPlan(stage1_seconds, int(stage1_seconds / step), step)
 
 
 def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = None,
@@ -118,8 +131,8 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
            device: str | torch.device = "cpu", budget_seconds: float | None = None) -> EncodeResult:
     """Compress one picture at rate-distortion weight ``lmbda`` (loss = MSE + lmbda * bpp).
 
-    With ``budget_seconds`` the stage-1 step count (and with it every schedule) is chosen so that
-    the whole encoding fits in that wall-clock time on this machine.
+    With ``budget_seconds`` stage 1 runs for the time that leaves room for the rest of the
+    encoding (see :func:`plan_budget`), with every schedule scaled to the steps that fit.
     """
     if not (lmbda > 0 and math.isfinite(lmbda)):
         raise ValueError(f"lambda must be a positive number, got {lmbda}")
@@ -130,12 +143,13 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
     target = _target(picture, device)
     torch.manual_seed(fit_config.seed)  # the network initialisation is part of the result
     model = C3Model((picture.height, picture.width), picture.channels, arch).to(device)
-    step_seconds = math.nan
+    step_seconds = stage1_seconds = None
     if budget_seconds is not None:
-        steps, step_seconds = steps_for_budget(model, target, lmbda, fit_config,
-                                               budget_seconds - (time.perf_counter() - start))
-        fit_config = replace(fit_config, steps=steps)
-    report = fit(model, target, lmbda, fit_config, progress=progress)
+        plan = plan_budget(model, target, lmbda, fit_config,
+                           budget_seconds - (time.perf_counter() - start))
+        fit_config = replace(fit_config, steps=plan.steps)
+        step_seconds, stage1_seconds = plan.step_seconds, plan.stage1_seconds
+    report = fit(model, target, lmbda, fit_config, progress=progress, stage1_seconds=stage1_seconds)
     model = model.cpu()
     target = target.cpu()
 
@@ -165,5 +179,6 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
         estimated_bits=estimated_bits, w_step=w_step, b_step=b_step,
         macs_per_pixel=macs_per_pixel(arch, picture.height, picture.width, picture.channels)["total"],
         fit_seconds=report.seconds, encode_seconds=time.perf_counter() - start,
-        steps=fit_config.steps, step_seconds=step_seconds, fit_report=report)
+        steps=report.stage1_steps, step_seconds=math.nan if step_seconds is None else step_seconds,
+        fit_report=report)
     return EncodeResult(data, stats, Picture(pixels, picture.bit_depth), latents)

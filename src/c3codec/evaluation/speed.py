@@ -16,13 +16,13 @@ def time_fitting_steps(picture: Picture, steps: int = 20, warmup: int = 3, lmbda
                        arch: ArchitectureConfig | None = None, device: str = "cpu") -> list[float]:
     """Seconds of each of ``steps`` stage-1 steps (after ``warmup`` untimed ones)."""
     from ..encoder import _target
-    from ..fitting.fit import stage1_step
+    from ..fitting.fit import make_optimizer, stage1_step
 
     arch = arch or ArchitectureConfig()
     target = _target(picture, torch.device(device))
     model = C3Model((picture.height, picture.width), picture.channels, arch).to(device)
     config = preset_fit_config("fast", steps=max(steps + warmup, 1000))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model.parameters(), config, config.lr)
     generator = torch.Generator(device=device)
     times = []
     for i in range(warmup + steps):

@@ -13,7 +13,7 @@ import copy
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -47,6 +47,11 @@ def rd_loss(model: C3Model, target: torch.Tensor, lmbda: float, mode: QuantMode,
     return mse + lmbda * bpp, mse, bpp
 
 
+def make_optimizer(params, config: FitConfig, lr: float) -> torch.optim.Adam:
+    """Adam with the configured moments (every stage and the budget probe use the same)."""
+    return torch.optim.Adam(params, lr=lr, betas=config.adam_betas)
+
+
 def _psnr(mse: float) -> float:
     return 10.0 * math.log10(1.0 / max(mse, 1e-20))
 
@@ -68,6 +73,11 @@ class _Progress:
             if self.bar.n % 10 == 0 or self.bar.n == self.bar.total:
                 self.bar.set_postfix_str(
                     f"stage {stage} loss {loss:.5f} PSNR {_psnr(mse):.2f} bpp {bpp:.4f}")
+
+    def set_total(self, total: int) -> None:
+        if self.bar is not None and self.bar.total != total:
+            self.bar.total = total
+            self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:
@@ -95,8 +105,15 @@ def stage1_step(model: C3Model, optimizer: torch.optim.Optimizer, target: torch.
 
 
 def fit(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfig,
-        progress: bool = False) -> FitReport:
-    """Fit ``model`` to ``target`` ((C, H, W) in [0, 1]) in place; returns what happened."""
+        progress: bool = False, stage1_seconds: float | None = None) -> FitReport:
+    """Fit ``model`` to ``target`` ((C, H, W) in [0, 1]) in place; returns what happened.
+
+    With ``stage1_seconds`` stage 1 lasts that wall-clock time instead of ``config.steps`` steps
+    (which is then only the first plan): the step count is re-planned after every step from the
+    measured step rate, so the learning-rate and annealing schedules still span the whole stage
+    however the machine's load changes. Stage 2 runs at most ``stage2_fraction`` of the stage-1
+    steps actually taken.
+    """
     torch.manual_seed(config.seed)
     generator = torch.Generator(device=target.device)
     generator.manual_seed(config.seed)
@@ -104,16 +121,29 @@ def fit(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfig,
     start = time.perf_counter()
     bar = _Progress(config.steps + config.stage2_steps, progress)
     try:
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-        for i in range(config.steps):
-            loss, mse, bpp = stage1_step(model, optimizer, target, lmbda, config, i, generator)
+        optimizer = make_optimizer(model.parameters(), config, config.lr)
+        plan = config
+        while report.stage1_steps < plan.steps:
+            i = report.stage1_steps
+            loss, mse, bpp = stage1_step(model, optimizer, target, lmbda, plan, i, generator)
             report.stage1_steps += 1
+            if stage1_seconds is not None:
+                plan = _replan(plan, report.stage1_steps, time.perf_counter() - start, stage1_seconds)
+                bar.set_total(plan.steps + plan.stage2_steps)
             _record(report, bar, 1, i, loss, mse, bpp)
-        _stage2(model, target, lmbda, config, STAGES[config.approximation][1], report, bar)
+        _stage2(model, target, lmbda, replace(config, steps=report.stage1_steps),
+                STAGES[config.approximation][1], report, bar)
     finally:
         bar.close()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _replan(plan: FitConfig, done: int, elapsed: float, seconds: float) -> FitConfig:
+    """Stage-1 plan after ``done`` steps in ``elapsed`` s: as many steps as fit in ``seconds`` at
+    the mean rate so far (never fewer than done, so the loop stops when time is up)."""
+    steps = max(done, int(seconds * done / max(elapsed, 1e-9)))
+    return plan if steps == plan.steps else replace(plan, steps=steps)
 
 
 def _record(report: FitReport, bar: _Progress, stage: int, i: int, loss: torch.Tensor,
@@ -130,7 +160,7 @@ def _stage2(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfi
             mode: QuantMode, report: FitReport, bar: _Progress) -> None:
     params = list(model.parameters())
     lr = config.stage2_lr
-    optimizer = torch.optim.Adam(params, lr=lr)
+    optimizer = make_optimizer(params, config, lr)
     best_loss = math.inf
     best_state = None
     not_improved = 0
