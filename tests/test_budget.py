@@ -2,7 +2,9 @@ import time
 
 import torch
 
-from c3codec.config import ArchitectureConfig, preset_fit_config
+from c3codec.cli import main
+from c3codec.coding.bitstream import read
+from c3codec.config import ArchitectureConfig, default_architecture, preset_fit_config
 from c3codec.encoder import _target, encode, plan_budget
 from c3codec.fitting.fit import _replan, fit
 from c3codec.model.c3 import C3Model
@@ -49,3 +51,20 @@ def test_encode_with_budget_reports_what_it_did():
     result = encode(synthetic(16, 16), 1e-3, budget_seconds=3.0)
     assert result.stats.steps == result.stats.fit_report.stage1_steps
     assert result.stats.step_seconds > 0
+    # budgets default to the cheaper (12, 12) networks; an explicit architecture is kept
+    assert read(result.data).arch == default_architecture(budget=True)
+    assert default_architecture(budget=True).entropy.widths == (12, 12)
+    assert default_architecture().entropy.widths == (18, 18)
+
+
+def test_cli_budget_width(tmp_path, capsys):
+    from PIL import Image
+
+    src = tmp_path / "in.png"
+    Image.fromarray(synthetic(16, 16).pixels.astype("uint8")).save(src)
+    for extra, width in (([], 12), (["--width", "18"], 18)):
+        out = tmp_path / f"out{width}.c3"
+        assert main(["encode", str(src), "-o", str(out), "--lmbda", "1e-3", "--budget", "2s",
+                     *extra]) == 0
+        assert f"networks {width} wide" in capsys.readouterr().out
+        assert read(out.read_bytes()).arch.synthesis.widths == (width, width)

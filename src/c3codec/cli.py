@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from .config import PRESETS, ArchitectureConfig, ConfigError, EntropyConfig, LatentConfig
+from .config import (PRESETS, ArchitectureConfig, ConfigError, EntropyConfig, LatentConfig,
+                     default_architecture)
 
 
 class UsageError(ValueError):
@@ -80,8 +81,9 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_nonneg_int, default=0)
     p.add_argument("--approximation", choices=["c3", "coolchic", "coolchic_v2"], default="c3",
                    help="quantisation approximation while fitting (default c3)")
-    p.add_argument("--width", type=int, choices=[12, 18, 24], default=18,
-                   help="width of both hidden layers of synthesis and ARM (default 18)")
+    p.add_argument("--width", type=int, choices=[12, 18, 24], default=None,
+                   help="width of both hidden layers of synthesis and ARM (default 18, or 12 "
+                        "with --budget)")
     p.add_argument("--context", type=int, choices=[5, 7], default=7, help="ARM context size")
     p.add_argument("--drop-finest", action="store_true", help="no full-resolution latent grid")
     p.add_argument("--prev-grid", action="store_true",
@@ -161,7 +163,8 @@ def _arch(args: argparse.Namespace) -> ArchitectureConfig:
     base = ArchitectureConfig(latents=LatentConfig(drop_finest=args.drop_finest),
                               entropy=EntropyConfig(context=args.context,
                                                     use_prev_grid=args.prev_grid))
-    return base.with_widths(args.width)
+    default_width = default_architecture(budget=args.budget is not None).synthesis.widths[0]
+    return base.with_widths(args.width or default_width)
 
 
 def _read_bytes(path: str) -> bytes:
@@ -198,7 +201,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     atomic_write(args.output, result.data)
     s = result.stats
     if args.budget is not None and not args.json:
-        print(f"budget {args.budget:.0f} s: a stage-1 step took {s.step_seconds:.3f} s on this "
+        print(f"budget {args.budget:.0f} s, networks {_arch(args).synthesis.widths[0]} wide: a "
+              f"stage-1 step took {s.step_seconds:.3f} s on this "
               f"machine; fitted {s.steps} stage-1 + {s.fit_report.stage2_steps} stage-2 steps "
               f"in {s.fit_seconds:.0f} s, whole encoding {s.encode_seconds:.0f} s")
     summary = {"input": args.input, "output": args.output, "width": s.width, "height": s.height,

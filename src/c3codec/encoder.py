@@ -15,7 +15,7 @@ from .coding.bitstream import C3File, ImageInfo
 from .coding.latents import encode_latents
 from .coding.parameters import (MAX_PARAM_RANGE, PARAM_STEPS, encode_tensors, int_layers, load_quantized,
                                 network_tensors, quantize_tensors, tensor_bits, tensor_code)
-from .config import ArchitectureConfig, FitConfig, preset_fit_config
+from .config import ArchitectureConfig, FitConfig, default_architecture, preset_fit_config
 from .decoder import reconstruct, split_layers
 from .evaluation.macs import macs_per_pixel
 from .evaluation.metrics import psnr as image_psnr
@@ -132,11 +132,12 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
     """Compress one picture at rate-distortion weight ``lmbda`` (loss = MSE + lmbda * bpp).
 
     With ``budget_seconds`` stage 1 runs for the time that leaves room for the rest of the
-    encoding (see :func:`plan_budget`), with every schedule scaled to the steps that fit.
+    encoding (see :func:`plan_budget`), with every schedule scaled to the steps that fit; the
+    default architecture is then the cheaper one of :func:`config.default_architecture`.
     """
     if not (lmbda > 0 and math.isfinite(lmbda)):
         raise ValueError(f"lambda must be a positive number, got {lmbda}")
-    arch = arch or ArchitectureConfig()
+    arch = arch or default_architecture(budget=budget_seconds is not None)
     fit_config = fit_config or preset_fit_config("fast")
     device = torch.device(device)
     start = time.perf_counter()
