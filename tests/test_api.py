@@ -33,3 +33,15 @@ def test_speed_measurement_structure():
     result = measure_speed(synthetic(16, 16), steps=2, encode_steps=5)
     assert len(result["step_seconds"]) == 2 and result["step_seconds_median"] > 0
     assert len(result["decode_seconds"]) == 3 and result["decode_bpp"] > 0
+
+
+def test_speed_measurement_of_another_width(tmp_path, capsys):
+    from PIL import Image
+
+    from c3codec.cli import main
+
+    src = tmp_path / "in.png"
+    Image.fromarray(synthetic(16, 16).pixels.astype("uint8")).save(src)
+    assert main(["bench", "speed", str(src), "--steps", "2", "--encode-steps", "5",
+                 "--width", "12"]) == 0
+    assert "networks 12 wide" in capsys.readouterr().out

@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--encode-steps", type=_nonneg_int, default=300,
                    help="fitting steps of the file whose decoding is timed")
     b.add_argument("--file", help="time decoding of this .c3 file instead")
+    b.add_argument("--width", type=int, choices=[12, 18, 24], default=18,
+                   help="network width of the timed fitting steps (default 18, C3's default; "
+                        "budgets use 12)")
     b.add_argument("--json", action="store_true")
     _add_threads(b)
 
@@ -288,13 +291,15 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
 
     picture = load_image(args.image)
     data = _read_bytes(args.file) if args.file else None
-    result = measure_speed(picture, steps=args.steps, encode_steps=args.encode_steps, data=data)
+    result = measure_speed(picture, steps=args.steps, encode_steps=args.encode_steps, data=data,
+                           arch=ArchitectureConfig().with_widths(args.width))
     result["image"] = args.image
     result["threads"] = _threads()
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.image}: {result['width']}x{result['height']}, {result['threads']} thread(s)")
+        print(f"{args.image}: {result['width']}x{result['height']}, {result['threads']} thread(s), "
+              f"networks {args.width} wide")
         print(f"  stage-1 step  {result['step_seconds_median']:.4f} s (median of {args.steps})")
         print(f"  decode        {result['decode_seconds_median']:.3f} s "
               f"(median of {len(result['decode_seconds'])}, {result['decode_bpp']:.3f} bpp file)")

@@ -47,13 +47,16 @@ def time_decoding(data: bytes, repeats: int = 3) -> list[float]:
 
 
 def measure_speed(picture: Picture, steps: int = 20, encode_steps: int = 300,
-                  data: bytes | None = None, lmbda: float = 1e-3) -> dict:
-    """Median stage-1 step time, and decode time of ``data`` (or of a fresh short encoding)."""
-    step_times = time_fitting_steps(picture, steps=steps, lmbda=lmbda)
+                  data: bytes | None = None, lmbda: float = 1e-3,
+                  arch: ArchitectureConfig | None = None) -> dict:
+    """Median stage-1 step time, and decode time of ``data`` (or of a fresh short encoding),
+    with ``arch`` (default: C3's Kodak architecture)."""
+    step_times = time_fitting_steps(picture, steps=steps, lmbda=lmbda, arch=arch)
     if data is None:
         from ..encoder import encode
 
-        data = encode(picture, lmbda, fit_config=preset_fit_config("fast", steps=encode_steps)).data
+        data = encode(picture, lmbda, arch=arch or ArchitectureConfig(),
+                      fit_config=preset_fit_config("fast", steps=encode_steps)).data
     decode_times = time_decoding(data)
     return {
         "width": picture.width, "height": picture.height,
