@@ -91,6 +91,8 @@ def main() -> int:
     parser.add_argument("--classical", type=Path, default=ROOT / "benchmarks" / "kodak",
                         help="folder with the classical codecs' result folders")
     parser.add_argument("--intro", type=Path, help="Markdown put before the tables")
+    parser.add_argument("--compare", nargs="*", default=[], metavar="DIR:NAME",
+                        help="other C3 result folders (e.g. an earlier run) to compare with")
     args = parser.parse_args()
     intro = args.intro.read_text() if args.intro else DEFAULT_INTRO
 
@@ -118,6 +120,13 @@ def main() -> int:
         if n_images == 24 and len(images) < 24:
             subset_bias.append(bd_row(f"{codec.upper()} on the C3 images", f"all 24 of {codec.upper()}",
                                       curve_of(rows, codec), anchor, ""))
+    for spec in args.compare:
+        folder, _, name = spec.partition(":")
+        rows = read_rows(Path(folder) / "results.tsv")
+        if images <= {r.image for r in rows}:
+            anchor = curve_of(rows, name or folder, images)
+            curves.append(Curve(name or folder, anchor.bpp, anchor.psnr))
+            lines.append(bd_row(name or folder, f"same {len(images)}", anchor, c3, "earlier C3 run"))
     if ANCHORS.exists():
         for name in PUBLISHED:
             anchor = load_curve(f"{ANCHORS}:{name}")
@@ -149,6 +158,7 @@ def main() -> int:
         lines.append(f"| {r.image} | {r.setting:g} | {r.bpp:.4f} | {r.psnr:.2f} | {r.ms_ssim:.4f} | "
                      f"{r.encode_seconds:.0f} | {r.decode_seconds:.2f} | {steps} |")
     report = intro + "\n".join(lines) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "README.md").write_text(report)
     plot_curves(curves, args.out / "rd.png", "Kodak: C3 (c3codec, CPU) vs classical and published")
     print(report)
