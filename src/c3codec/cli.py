@@ -199,12 +199,13 @@ def cmd_encode(args: argparse.Namespace) -> int:
     progress = not args.quiet and sys.stderr.isatty()
     if args.budget is not None and args.steps is not None:
         raise UsageError("give either --steps or --budget, not both")
-    result = encode(picture, args.lmbda, arch=_arch(args), fit_config=fit_config,
+    arch = _arch(args)
+    result = encode(picture, args.lmbda, arch=arch, fit_config=fit_config,
                     progress=progress, device=args.device, budget_seconds=args.budget)
     atomic_write(args.output, result.data)
     s = result.stats
     if args.budget is not None and not args.json:
-        print(f"budget {args.budget:.0f} s, networks {_arch(args).synthesis.widths[0]} wide: a "
+        print(f"budget {args.budget:.0f} s, networks {arch.synthesis.widths[0]} wide: a "
               f"stage-1 step took {s.step_seconds:.3f} s on this "
               f"machine; fitted {s.steps} stage-1 + {s.fit_report.stage2_steps} stage-2 steps "
               f"in {s.fit_seconds:.0f} s, whole encoding {s.encode_seconds:.0f} s")

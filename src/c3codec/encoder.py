@@ -144,13 +144,13 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
     target = _target(picture, device)
     torch.manual_seed(fit_config.seed)  # the network initialisation is part of the result
     model = C3Model((picture.height, picture.width), picture.channels, arch).to(device)
-    step_seconds = stage1_seconds = None
+    plan = None
     if budget_seconds is not None:
         plan = plan_budget(model, target, lmbda, fit_config,
                            budget_seconds - (time.perf_counter() - start))
         fit_config = replace(fit_config, steps=plan.steps)
-        step_seconds, stage1_seconds = plan.step_seconds, plan.stage1_seconds
-    report = fit(model, target, lmbda, fit_config, progress=progress, stage1_seconds=stage1_seconds)
+    report = fit(model, target, lmbda, fit_config, progress=progress,
+                 stage1_seconds=None if plan is None else plan.stage1_seconds)
     model = model.cpu()
     target = target.cpu()
 
@@ -180,6 +180,6 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
         estimated_bits=estimated_bits, w_step=w_step, b_step=b_step,
         macs_per_pixel=macs_per_pixel(arch, picture.height, picture.width, picture.channels)["total"],
         fit_seconds=report.seconds, encode_seconds=time.perf_counter() - start,
-        steps=report.stage1_steps, step_seconds=math.nan if step_seconds is None else step_seconds,
+        steps=report.stage1_steps, step_seconds=math.nan if plan is None else plan.step_seconds,
         fit_report=report)
     return EncodeResult(data, stats, Picture(pixels, picture.bit_depth), latents)
