@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from c3codec.model import mlp
+from c3codec.model import fused, mlp
 
 
 def _layers() -> nn.ModuleList:
@@ -40,3 +40,37 @@ def test_chunked_mlp_matches_autograd(threads, input_grad):
     for a, b, c in zip(got, want, again):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-10)
         assert torch.equal(a, c)  # deterministic for a given thread count
+
+
+needs_kernel = pytest.mark.skipif(fused.library() is None, reason="no C compiler for the fused kernel")
+
+
+@needs_kernel
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("input_grad", [True, False])
+@pytest.mark.parametrize("dims", [(24, 18, 18, 2), (7, 12, 12, 3), (40, 64, 5, 9, 1)])
+def test_fused_kernel_matches_autograd(threads, input_grad, dims):
+    """float32 data take the fused C kernel (ARM-, synthesis- and odd-shaped networks, a partial
+    last block); its results match PyTorch's float64 autograd to float32 rounding."""
+    torch.manual_seed(0)
+    layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+    x = (2 * torch.randn(dims[0], 2 * mlp.CHUNK + 77)).requires_grad_(input_grad)
+    assert fused.fused_mlp(dims, x.dtype) is not None
+    original = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        got = _run(layers, x, chunked=True)
+        again = _run(layers, x, chunked=True)
+    finally:
+        torch.set_num_threads(original)
+    want = _run(layers.double(), x.double(), chunked=False)
+    for a, b, c in zip(got, want, again):
+        assert torch.equal(a, c)  # deterministic for a given thread count
+        scale = b.abs().max().item()
+        assert (a.double() - b).abs().max().item() <= 2e-5 * scale + 1e-6
+
+
+def test_fused_kernel_declines_what_it_cannot_run():
+    assert fused.fused_mlp((24, 18, 2), torch.float64) is None
+    assert fused.fused_mlp((24, fused.MAX_WIDTH + 1, 2), torch.float32) is None
+    assert fused.fused_mlp((4,) * (fused.MAX_DEPTH + 2), torch.float32) is None

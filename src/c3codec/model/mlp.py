@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fused import fused_mlp
+
 CHUNK = 16384
 """Positions per chunk, chosen by measurement (ARM forward + backward, 1 and 2 threads): 8192 and
 32768 were slower. A chunk's activations (~1.5 MB) exceed a 1 MB L2 but stay in L3; smaller chunks
@@ -69,34 +71,55 @@ def _in_threads(work, num_chunks: int) -> list:
         torch.set_num_threads(original)
 
 
+def _widths(weights) -> tuple[int, ...]:
+    return (weights[0].shape[1], *(w.shape[0] for w in weights))
+
+
 class _ChunkedMLP(torch.autograd.Function):
+    """Chunks through the fused kernel (:mod:`.fused`) where it can run, else through PyTorch."""
+
     @staticmethod
     def forward(ctx, x: torch.Tensor, depth: int, *params: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         weights, biases = params[:depth], params[depth:]
+        x = x.contiguous()
         n = x.shape[1]
         out = x.new_empty(weights[-1].shape[0], n)
         starts = range(0, n, CHUNK)
+        kernel = fused_mlp(_widths(weights), x.dtype)
+        packed = None if kernel is None else kernel.pack(weights, biases)
 
         @torch.no_grad()
         def work(indices: range) -> None:
             for k in indices:
                 s = starts[k]
-                out[:, s:s + CHUNK] = plain_mlp(weights, biases, x[:, s:s + CHUNK])
+                if kernel is not None:
+                    kernel.forward(packed, x, out, s, min(s + CHUNK, n))
+                else:
+                    out[:, s:s + CHUNK] = plain_mlp(weights, biases, x[:, s:s + CHUNK])
 
         _in_threads(work, len(starts))
         ctx.depth = depth
+        ctx.kernel, ctx.packed = kernel, packed
         ctx.save_for_backward(x, *params)
         return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         x, *params = ctx.saved_tensors
-        depth = ctx.depth
+        depth, kernel, packed = ctx.depth, ctx.kernel, ctx.packed
         weights, biases = params[:depth], params[depth:]
         grad_out = grad_out.contiguous()
         need_x = ctx.needs_input_grad[0]
         grad_x = torch.empty_like(x) if need_x else None
-        starts = range(0, x.shape[1], CHUNK)
+        n = x.shape[1]
+        starts = range(0, n, CHUNK)
+
+        @torch.no_grad()
+        def fused_work(indices: range) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+            lanes = kernel.new_lanes()
+            for k in indices:
+                kernel.backward(packed, x, grad_out, grad_x, lanes, starts[k], min(starts[k] + CHUNK, n))
+            return kernel.gradients(lanes)
 
         @torch.no_grad()
         def work(indices: range) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -116,7 +139,7 @@ class _ChunkedMLP(torch.autograd.Function):
                     torch.mm(weights[0].T, g, out=grad_x[:, s:s + CHUNK])
             return grad_w, grad_b
 
-        parts = _in_threads(work, len(starts))
+        parts = _in_threads(work if kernel is None else fused_work, len(starts))
         grad_w = [torch.stack([p[0][i] for p in parts]).sum(0) for i in range(depth)]
         grad_b = [torch.stack([p[1][i] for p in parts]).sum(0) for i in range(depth)]
         return (grad_x, None, *grad_w, *grad_b)

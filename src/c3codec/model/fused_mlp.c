@@ -1,0 +1,280 @@
+/*
+ * Fused per-position MLP (GELU between layers), forward and backward, for fitting on a CPU.
+ *
+ * Data are channel-first: feature f of position p is x[f * ld + p]. Positions are processed in
+ * blocks of BLOCK that stay in the L1 cache through every layer, so no activation ever goes to
+ * memory: the backward pass recomputes a block's forward pass, then back-propagates it. GELU and
+ * its derivative share one erf. Weight and bias gradients are accumulated in LANES partial sums
+ * per entry (lane q sums the positions p with p % LANES == q), which the caller adds up: the
+ * summation order is fixed by this code, whatever the vector width the compiler picks.
+ *
+ * Parameters are one float array, layer by layer: W_l (out x in, row-major) then b_l (out).
+ * The gradient lanes have the same layout with LANES floats per parameter.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK 64
+#define LANES 8
+#define MAX_WIDTH 64
+#define MAX_DEPTH 8
+
+static inline float clampf(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+
+/* erf on float32 to about 1e-7: odd rational approximation on [-4, 4] (Eigen's fast erf). */
+static inline float erf_fast(float x) {
+    x = clampf(x, -4.0f, 4.0f);
+    const float x2 = x * x;
+    float p = -2.72614225801306e-10f;
+    p = p * x2 + 2.77068142495902e-08f;
+    p = p * x2 - 2.10102402082508e-06f;
+    p = p * x2 - 5.69250639462346e-05f;
+    p = p * x2 - 7.34990630326855e-04f;
+    p = p * x2 - 2.95459980854025e-03f;
+    p = p * x2 - 1.60960333262415e-02f;
+    float q = -1.45660718464996e-05f;
+    q = q * x2 - 2.13374055278905e-04f;
+    q = q * x2 - 1.68282697438203e-03f;
+    q = q * x2 - 7.37332916720468e-03f;
+    q = q * x2 - 1.42647390514189e-02f;
+    return x * p / q;
+}
+
+/* exp(x) for x in [-87, 0] to about 2 ulp: 2^n * e^r with Cephes' polynomial for e^r. Rounding
+ * and 2^n by float bit tricks, so that the compiler vectorises it. */
+static inline float exp_nonpositive(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    const float shifted = x * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23: rounds to int */
+    const float n = shifted - 12582912.0f;
+    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits;
+    memcpy(&bits, &shifted, sizeof bits);
+    bits = (bits - 0x4B400000 + 127) << 23; /* the integer n, as the exponent of 2^n */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+#define SQRT_HALF 0.70710678118654752f
+#define INV_SQRT_2PI 0.39894228040143268f
+
+/* out = GELU(pre) = pre * Phi(pre), keeping Phi(pre) in cdf for the backward pass. */
+static void gelu(const float *pre, float *out, float *cdf, int rows) {
+    for (int k = 0; k < rows * BLOCK; k++) {
+        cdf[k] = 0.5f * (1.0f + erf_fast(pre[k] * SQRT_HALF));
+        out[k] = pre[k] * cdf[k];
+    }
+}
+
+/* g *= GELU'(pre) = Phi(pre) + pre * phi(pre). */
+static void gelu_backward(const float *pre, const float *cdf, float *g, int rows) {
+    for (int k = 0; k < rows * BLOCK; k++) {
+        const float x = pre[k];
+        g[k] *= cdf[k] + x * INV_SQRT_2PI * exp_nonpositive(-0.5f * x * x);
+    }
+}
+
+typedef float v8 __attribute__((vector_size(LANES * sizeof(float))));
+
+static inline v8 load8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
+static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+static inline v8 splat(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+
+/* ROWS rows of out = init + M in on 2 * LANES positions starting at p, where M[r, c] is
+ * m[r * rs + c * cs]: accumulators stay in registers, each input vector feeds ROWS products. */
+static inline __attribute__((always_inline)) void product_tile(
+    const int ROWS, const float *m, int rs, int cs, const float *init, int cols, const float *in,
+    float *out, int p) {
+    v8 acc[6][2];
+    for (int j = 0; j < ROWS; j++) acc[j][0] = acc[j][1] = splat(init ? init[j] : 0.0f);
+    for (int c = 0; c < cols; c++) {
+        const v8 x0 = load8(in + c * BLOCK + p), x1 = load8(in + c * BLOCK + p + LANES);
+        for (int j = 0; j < ROWS; j++) {
+            const v8 w = splat(m[j * rs + c * cs]);
+            acc[j][0] += w * x0;
+            acc[j][1] += w * x1;
+        }
+    }
+    for (int j = 0; j < ROWS; j++) {
+        store8(out + j * BLOCK + p, acc[j][0]);
+        store8(out + j * BLOCK + p + LANES, acc[j][1]);
+    }
+}
+
+/* out = init + M in for a block of positions (init may be NULL: zero). */
+static void product(const float *m, int rs, int cs, const float *init, int rows, int cols,
+                    const float *in, float *out) {
+    for (int p = 0; p < BLOCK; p += 2 * LANES) {
+        int r = 0;
+        for (; r + 6 <= rows; r += 6)
+            product_tile(6, m + r * rs, rs, cs, init ? init + r : NULL, cols, in, out + r * BLOCK, p);
+        for (; r < rows; r++)
+            product_tile(1, m + r * rs, rs, cs, init ? init + r : NULL, cols, in, out + r * BLOCK, p);
+    }
+}
+
+/* out[o] = b[o] + sum_i W[o, i] in[i], for a block of positions. */
+static void dense(const float *w, const float *b, int n_in, int n_out, const float *in, float *out) {
+    product(w, n_in, 1, b, n_out, n_in, in, out);
+}
+
+/* out[i] = sum_o W[o, i] g[o]: the input gradient of a dense layer. */
+static void dense_transposed(const float *w, int n_in, int n_out, const float *g, float *out) {
+    product(w, 1, n_in, NULL, n_in, n_out, g, out);
+}
+
+/* OUTS x INS tile of the weight-gradient lanes: lanes[o, i] += g[o, k] * a[i, k] over the
+ * block's position vectors k, with the OUTS * INS accumulators in registers. */
+static inline __attribute__((always_inline)) void gradient_tile(
+    const int OUTS, const int INS, int n_in, const float *g, const float *a, float *lanes) {
+    v8 acc[4][3];
+    for (int o = 0; o < OUTS; o++)
+        for (int i = 0; i < INS; i++) acc[o][i] = load8(lanes + (o * n_in + i) * LANES);
+    for (int k = 0; k < BLOCK; k += LANES) {
+        v8 gv[4], av[3];
+        for (int o = 0; o < OUTS; o++) gv[o] = load8(g + o * BLOCK + k);
+        for (int i = 0; i < INS; i++) av[i] = load8(a + i * BLOCK + k);
+        for (int o = 0; o < OUTS; o++)
+            for (int i = 0; i < INS; i++) acc[o][i] += gv[o] * av[i];
+    }
+    for (int o = 0; o < OUTS; o++)
+        for (int i = 0; i < INS; i++) store8(lanes + (o * n_in + i) * LANES, acc[o][i]);
+}
+
+/* lanes[(o * n_in + i) * LANES + q] += sum over positions p = q mod LANES of g[o, p] a[i, p];
+ * bias lanes likewise with a = 1. */
+static void accumulate_gradients(int n_in, int n_out, const float *g, const float *a, float *w_lanes,
+                                 float *b_lanes) {
+    int o = 0;
+    for (; o + 4 <= n_out; o += 4) {
+        int i = 0;
+        for (; i + 3 <= n_in; i += 3)
+            gradient_tile(4, 3, n_in, g + o * BLOCK, a + i * BLOCK, w_lanes + (o * n_in + i) * LANES);
+        for (; i < n_in; i++)
+            gradient_tile(4, 1, n_in, g + o * BLOCK, a + i * BLOCK, w_lanes + (o * n_in + i) * LANES);
+    }
+    for (; o < n_out; o++) {
+        int i = 0;
+        for (; i + 3 <= n_in; i += 3)
+            gradient_tile(1, 3, n_in, g + o * BLOCK, a + i * BLOCK, w_lanes + (o * n_in + i) * LANES);
+        for (; i < n_in; i++)
+            gradient_tile(1, 1, n_in, g + o * BLOCK, a + i * BLOCK, w_lanes + (o * n_in + i) * LANES);
+    }
+    for (o = 0; o < n_out; o++) {
+        v8 acc = load8(b_lanes + o * LANES);
+        for (int k = 0; k < BLOCK; k += LANES) acc += load8(g + o * BLOCK + k);
+        store8(b_lanes + o * LANES, acc);
+    }
+}
+
+static void load_block(const float *src, int64_t ld, int rows, int count, float *dst) {
+    for (int r = 0; r < rows; r++) {
+        memcpy(dst + r * BLOCK, src + r * ld, count * sizeof(float));
+        memset(dst + r * BLOCK + count, 0, (BLOCK - count) * sizeof(float));
+    }
+}
+
+static void store_block(const float *src, int rows, int count, float *dst, int64_t ld) {
+    for (int r = 0; r < rows; r++) memcpy(dst + r * ld, src + r * BLOCK, count * sizeof(float));
+}
+
+typedef struct {
+    int depth;
+    const int *widths;        /* depth + 1 widths, input first */
+    const float *w[MAX_DEPTH], *b[MAX_DEPTH];
+    float *act[MAX_DEPTH + 1]; /* act[l]: input of layer l (act[depth]: output) */
+    float *pre[MAX_DEPTH];     /* pre[l]: pre-activation whose GELU is act[l], l >= 1 */
+    float *cdf[MAX_DEPTH];     /* cdf[l]: Phi(pre[l]) */
+} Net;
+
+static int setup(Net *net, int depth, const int *widths, const float *params, float *scratch) {
+    if (depth < 1 || depth > MAX_DEPTH) return 1;
+    net->depth = depth;
+    net->widths = widths;
+    for (int l = 0; l <= depth; l++) {
+        if (widths[l] < 1 || widths[l] > MAX_WIDTH) return 1;
+        net->act[l] = scratch;
+        scratch += widths[l] * BLOCK;
+    }
+    for (int l = 0; l < depth; l++) {
+        net->w[l] = params;
+        params += widths[l + 1] * widths[l];
+        net->b[l] = params;
+        params += widths[l + 1];
+        net->pre[l] = scratch;
+        scratch += widths[l] * BLOCK;
+        net->cdf[l] = scratch;
+        scratch += widths[l] * BLOCK;
+    }
+    return 0;
+}
+
+static size_t scratch_floats(void) { return (size_t)(3 * MAX_DEPTH + 1) * MAX_WIDTH * BLOCK; }
+
+static void forward_block(Net *net) {
+    for (int l = 0; l < net->depth; l++) {
+        const int last = l == net->depth - 1;
+        float *out = last ? net->act[l + 1] : net->pre[l + 1];
+        dense(net->w[l], net->b[l], net->widths[l], net->widths[l + 1], net->act[l], out);
+        if (!last) gelu(out, net->act[l + 1], net->cdf[l + 1], net->widths[l + 1]);
+    }
+}
+
+/* y = MLP(x) for n positions. Returns 0, or 1 for an unsupported shape. */
+int c3_mlp_forward(int depth, const int *widths, const float *params, const float *x, int64_t ldx,
+                   float *y, int64_t ldy, int64_t n) {
+    Net net;
+    float *scratch = malloc(scratch_floats() * sizeof(float));
+    if (!scratch) return 2;
+    if (setup(&net, depth, widths, params, scratch)) { free(scratch); return 1; }
+    for (int64_t s = 0; s < n; s += BLOCK) {
+        const int count = n - s < BLOCK ? (int)(n - s) : BLOCK;
+        load_block(x + s, ldx, widths[0], count, net.act[0]);
+        forward_block(&net);
+        store_block(net.act[depth], widths[depth], count, y + s, ldy);
+    }
+    free(scratch);
+    return 0;
+}
+
+/* Given gy = dL/dy for n positions: adds the parameter gradients to lanes and, unless gx is
+ * NULL, writes gx = dL/dx. Returns 0, or 1 for an unsupported shape. */
+int c3_mlp_backward(int depth, const int *widths, const float *params, const float *x, int64_t ldx,
+                    const float *gy, int64_t ldgy, float *gx, int64_t ldgx, float *lanes, int64_t n) {
+    Net net;
+    float *scratch = malloc((scratch_floats() + 2 * MAX_WIDTH * BLOCK) * sizeof(float));
+    if (!scratch) return 2;
+    if (setup(&net, depth, widths, params, scratch)) { free(scratch); return 1; }
+    float *g = scratch + scratch_floats(), *g_prev = g + MAX_WIDTH * BLOCK;
+    float *w_lanes[MAX_DEPTH], *b_lanes[MAX_DEPTH];
+    for (int l = 0; l < depth; l++) {
+        w_lanes[l] = lanes;
+        lanes += widths[l + 1] * widths[l] * LANES;
+        b_lanes[l] = lanes;
+        lanes += widths[l + 1] * LANES;
+    }
+    for (int64_t s = 0; s < n; s += BLOCK) {
+        const int count = n - s < BLOCK ? (int)(n - s) : BLOCK;
+        load_block(x + s, ldx, widths[0], count, net.act[0]);
+        forward_block(&net);
+        load_block(gy + s, ldgy, widths[depth], count, g);
+        for (int l = depth - 1; l >= 0; l--) {
+            accumulate_gradients(widths[l], widths[l + 1], g, net.act[l], w_lanes[l], b_lanes[l]);
+            if (l == 0 && !gx) break;
+            dense_transposed(net.w[l], widths[l], widths[l + 1], g, g_prev);
+            if (l > 0) gelu_backward(net.pre[l], net.cdf[l], g_prev, widths[l]);
+            float *t = g; g = g_prev; g_prev = t;
+        }
+        if (gx) store_block(g, widths[0], count, gx + s, ldgx);
+    }
+    free(scratch);
+    return 0;
+}
