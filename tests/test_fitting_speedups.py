@@ -74,3 +74,54 @@ def test_fused_kernel_declines_what_it_cannot_run():
     assert fused.fused_mlp((24, 18, 2), torch.float64) is None
     assert fused.fused_mlp((24, fused.MAX_WIDTH + 1, 2), torch.float32) is None
     assert fused.fused_mlp((4,) * (fused.MAX_DEPTH + 2), torch.float32) is None
+
+
+
+def _fitting_problem():
+    """A model with random latents and networks (not C3's zero start: every path carries
+    gradient) on an image big enough for the chunked MLPs (> CHUNK positions)."""
+    from c3codec.config import ArchitectureConfig
+    from c3codec.encoder import _target
+    from c3codec.model.c3 import C3Model
+    from conftest import synthetic
+
+    picture = synthetic(136, 128)
+    torch.manual_seed(0)
+    model = C3Model((picture.height, picture.width), picture.channels, ArchitectureConfig())
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.1)
+    return model, _target(picture, torch.device("cpu"))
+
+
+def _loss_and_gradients(model, target, threads: int, concurrent_api: bool) -> list[torch.Tensor]:
+    from c3codec.fitting.fit import loss_and_gradients, rd_loss
+
+    model.zero_grad(set_to_none=True)
+    kwargs = dict(temperature=0.2, kumaraswamy_a=1.5, generator=torch.Generator().manual_seed(3))
+    original = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        if concurrent_api:
+            loss = loss_and_gradients(model, target, 1e-3, "softround_noise", **kwargs)[0]
+        else:
+            loss = rd_loss(model, target, 1e-3, "softround_noise", **kwargs)[0]
+            loss.backward()
+        assert torch.get_num_threads() == threads  # the branches restore the setting
+    finally:
+        torch.set_num_threads(original)
+    return [loss.detach(), *(p.grad.clone() for p in model.parameters())]
+
+
+def test_concurrent_branches_give_rd_loss_gradients():
+    """Distortion and rate branches run at the same time on 2 threads: same loss and gradients
+    as one backward pass of the whole loss, and bit-identical for 1 and 2 threads (each branch
+    runs single-threaded)."""
+    model, target = _fitting_problem()
+    want = _loss_and_gradients(model, target, 1, concurrent_api=False)
+    one = _loss_and_gradients(model, target, 1, concurrent_api=True)
+    two = _loss_and_gradients(model, target, 2, concurrent_api=True)
+    again = _loss_and_gradients(model, target, 2, concurrent_api=True)
+    for w, a, b, c in zip(want, one, two, again):
+        assert torch.equal(a, b) and torch.equal(b, c)
+        assert torch.allclose(a, w, rtol=1e-5, atol=1e-6 * w.abs().max().item())

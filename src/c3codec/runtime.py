@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -29,3 +31,14 @@ def configure(threads: int | None = None) -> None:
             libc.mallopt(_M_TRIM_THRESHOLD, (1 << 31) - 1)
         except (OSError, AttributeError):  # not glibc: nothing to tune
             pass
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """PyTorch's (process-wide) intra-op thread count set to ``count`` for a while."""
+    original = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(original)

@@ -13,12 +13,15 @@ import copy
 import math
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import torch
 
 from ..config import FitConfig
 from ..model.c3 import C3Model
+from ..runtime import torch_threads
 from .quantize import QuantMode, quantize
 
 STAGES: dict[str, tuple[QuantMode, QuantMode]] = {
@@ -40,11 +43,72 @@ class FitReport:
 def rd_loss(model: C3Model, target: torch.Tensor, lmbda: float, mode: QuantMode,
             **quant_kwargs: object) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Loss = MSE + lambda * bits / pixels (C3's normalisation), with its MSE and bpp."""
-    bins = [quantize(g, mode, **quant_kwargs) for g in model.latents.in_bins()]  # type: ignore[arg-type]
-    out = model(bins)
-    mse = torch.mean((out.image - target) ** 2)
-    bpp = out.bits / (target.shape[-1] * target.shape[-2])
+    out = model(_quantized(model, mode, quant_kwargs))
+    mse, bpp = _mse(out.image, target), _bpp(out.bits, target)
     return mse + lmbda * bpp, mse, bpp
+
+
+def loss_and_gradients(model: C3Model, target: torch.Tensor, lmbda: float, mode: QuantMode,
+                       **quant_kwargs: object) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`rd_loss` and its gradients, added to the parameters' ``.grad``; returns the loss,
+    MSE and bpp, detached.
+
+    The distortion depends on the quantised latents only through the synthesis network, the rate
+    only through the ARM. On a CPU with two or more threads the two branches therefore run at the
+    same time, each on half of the threads, from their own detached copies of the quantised
+    latents; the two latent gradients are then added and taken back through the quantiser. The
+    gradients equal a single backward pass of :func:`rd_loss` run with the branches' thread
+    count (the two terms are added at the latents either way).
+    """
+    threads = torch.get_num_threads()
+    concurrent = target.device.type == "cpu" and threads >= 2
+    with torch_threads(max(1, threads // 2) if concurrent else threads):
+        bins = _quantized(model, mode, quant_kwargs)
+        to_image = [b.detach().requires_grad_() for b in bins]
+        to_bits = [b.detach().requires_grad_() for b in bins]
+
+        def distortion() -> torch.Tensor:
+            mse = _mse(model.synthesize(to_image), target)
+            mse.backward()
+            return mse.detach()
+
+        def rate() -> torch.Tensor:
+            bpp = _bpp(model.rate(to_bits)[0], target)
+            (lmbda * bpp).backward()
+            return bpp.detach()
+
+        if concurrent:
+            pending = _branch_thread().submit(rate)
+            try:
+                mse = distortion()
+            finally:
+                bpp = pending.result()
+        else:
+            mse, bpp = distortion(), rate()
+        torch.autograd.backward(bins, [_grad(a) + _grad(b) for a, b in zip(to_image, to_bits)])
+    return mse + lmbda * bpp, mse, bpp
+
+
+def _quantized(model: C3Model, mode: QuantMode, quant_kwargs: dict) -> list[torch.Tensor]:
+    return [quantize(g, mode, **quant_kwargs) for g in model.latents.in_bins()]  # type: ignore[arg-type]
+
+
+def _mse(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.mean((image - target) ** 2)
+
+
+def _bpp(bits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return bits / (target.shape[-1] * target.shape[-2])
+
+
+def _grad(leaf: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(leaf) if leaf.grad is None else leaf.grad
+
+
+@lru_cache(maxsize=1)
+def _branch_thread() -> ThreadPoolExecutor:
+    """The thread that runs the rate branch of :func:`loss_and_gradients`."""
+    return ThreadPoolExecutor(1, thread_name_prefix="c3-rate")
 
 
 def make_optimizer(params, config: FitConfig, lr: float) -> torch.optim.Adam:
@@ -94,14 +158,13 @@ def stage1_step(model: C3Model, optimizer: torch.optim.Optimizer, target: torch.
         group["lr"] = config.lr * 0.5 * (1.0 + math.cos(math.pi * i / max(steps, 1)))
     t0, t1 = config.temperature
     a0, a1 = config.kumaraswamy
-    loss, mse, bpp = rd_loss(model, target, lmbda, STAGES[config.approximation][0],
-                             temperature=t0 + (t1 - t0) * frac,
-                             kumaraswamy_a=a0 + (a1 - a0) * frac, generator=generator)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss, mse, bpp = loss_and_gradients(model, target, lmbda, STAGES[config.approximation][0],
+                                        temperature=t0 + (t1 - t0) * frac,
+                                        kumaraswamy_a=a0 + (a1 - a0) * frac, generator=generator)
     torch.nn.utils.clip_grad_norm_(list(model.parameters()), config.grad_clip)
     optimizer.step()
-    return loss.detach(), mse.detach(), bpp.detach()
+    return loss, mse, bpp
 
 
 def fit(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfig,
@@ -166,7 +229,8 @@ def _stage2(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfi
     not_improved = 0
     quant_kwargs = {"temperature": config.stage2_temperature, "epsilon": config.epsilon_ste}
     for i in range(config.stage2_steps):
-        loss, mse, bpp = rd_loss(model, target, lmbda, mode, **quant_kwargs)
+        optimizer.zero_grad(set_to_none=True)  # gradients are computed with the loss
+        loss, mse, bpp = loss_and_gradients(model, target, lmbda, mode, **quant_kwargs)
         value = loss.item()  # loss of the current parameters (hard rounding: deterministic)
         if value < best_loss:
             best_loss, not_improved = value, 0
@@ -183,8 +247,6 @@ def _stage2(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfi
                     group["lr"] = lr
                 not_improved = 0
                 continue
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
         optimizer.step()
         report.stage2_steps += 1

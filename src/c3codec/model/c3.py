@@ -33,15 +33,26 @@ class C3Model(nn.Module):
 
     def forward(self, bins: list[torch.Tensor]) -> ForwardResult:
         """Decode (approximately) quantised latents given in bin units, and estimate their rate."""
+        bits, per_grid = self.rate(bins)
+        return ForwardResult(self.synthesize(bins), bits, per_grid)
+
+    def synthesize(self, bins: list[torch.Tensor]) -> torch.Tensor:
+        """The image ((C, H, W) in [0, 1]) that latents in bin units decode to."""
         step = self.config.latents.step
         up = upsample_all(bins, self.config.latents.exponents, self.size)  # (N, H, W)
-        image = self.synthesis(up * step)
+        return self.synthesis(up * step)
+
+    def rate(self, bins: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Estimated bits of latents in bin units under the ARM: the total, and per grid.
+
+        Independent of :meth:`synthesize`, so fitting can run the two on different cores."""
+        step = self.config.latents.step
         contexts = grid_contexts([b * step for b in bins], self.config.entropy)  # (inputs, Z)
         mu, log_scale = self.entropy.laplace_params(self.entropy(contexts))
         all_bins = torch.cat([b.reshape(-1) for b in bins])
         bits = laplace_bits(all_bins, mu / step, torch.exp(log_scale) / step)
         per_grid = list(torch.split(bits, [b.numel() for b in bins]))
-        return ForwardResult(image, bits.sum(), [g.sum() for g in per_grid])
+        return bits.sum(), [g.sum() for g in per_grid]
 
     def network_modules(self) -> list[nn.Module]:
         return network_modules(self.synthesis, self.entropy)

@@ -4,15 +4,17 @@ Both C3 networks are MLPs of width ~18 applied to ~0.4-0.5 million positions. Do
 layer over all positions, every matrix product and GELU streams tens of megabytes through
 memory and the step is memory-bound. On a CPU we therefore run the MLP in column chunks that
 stay in the caches, forward and backward, and keep only the input for the backward pass
-(recomputing a chunk's activations is cheaper than reading them back from memory). Chunks are
-shared out over a few Python threads, each running single-threaded kernels, because intra-op
-threading of such small products scales badly. Every thread works on a fixed set of chunks and
-the partial weight gradients are summed in a fixed order, so results are deterministic for a
-given thread count. On other devices the plain layer-by-layer form is used.
+(recomputing a chunk's activations is cheaper than reading them back from memory). With the
+fused kernel (:mod:`.fused`) the chunks are shared out over ``torch.get_num_threads()`` Python
+threads (the kernel releases the GIL); every thread works on a fixed set of chunks and the
+partial weight gradients are summed in a fixed order, so results are deterministic for a given
+thread count. Without the kernel the chunks run one after the other through PyTorch's own
+threaded operators. On other devices the plain layer-by-layer form is used.
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
@@ -52,23 +54,25 @@ def _hidden_layers(weights, biases, x: torch.Tensor) -> tuple[list[torch.Tensor]
     return pre, inputs
 
 
-@lru_cache(maxsize=4)
-def _pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(workers, thread_name_prefix="c3-mlp", initializer=torch.set_num_threads,
-                              initargs=(1,))
+@lru_cache(maxsize=8)
+def _pool(workers: int, owner: int) -> ThreadPoolExecutor:
+    """Workers for the kernel calls of one calling thread: fitting runs two networks at once
+    from two threads (see ``fitting.fit.loss_and_gradients``), and their chunks must not queue
+    behind each other. (One shared pool, letting idle workers take either network's chunks, was
+    measured slower: more runnable threads than cores.)"""
+    return ThreadPoolExecutor(workers, thread_name_prefix="c3-mlp")
 
 
 def _in_threads(work, num_chunks: int) -> list:
-    """Run ``work(chunk_indices)`` for each of up to ``torch.get_num_threads()`` fixed chunk sets."""
-    original = torch.get_num_threads()
-    threads = min(original, num_chunks)
+    """Run ``work(chunk_indices)`` for each of up to ``torch.get_num_threads()`` fixed chunk sets.
+
+    ``work`` must only call the fused kernel: the workers run no PyTorch operators, whose
+    thread count is process-wide and not theirs to change."""
+    threads = min(torch.get_num_threads(), num_chunks)
     if threads <= 1:
         return [work(range(num_chunks))]
-    try:
-        torch.set_num_threads(1)
-        return list(_pool(threads).map(work, [range(k, num_chunks, threads) for k in range(threads)]))
-    finally:
-        torch.set_num_threads(original)
+    sets = [range(k, num_chunks, threads) for k in range(threads)]
+    return list(_pool(threads, threading.get_ident()).map(work, sets))
 
 
 def _widths(weights) -> tuple[int, ...]:
@@ -97,7 +101,10 @@ class _ChunkedMLP(torch.autograd.Function):
                 else:
                     out[:, s:s + CHUNK] = plain_mlp(weights, biases, x[:, s:s + CHUNK])
 
-        _in_threads(work, len(starts))
+        if kernel is None:
+            work(range(len(starts)))
+        else:
+            _in_threads(work, len(starts))
         ctx.depth = depth
         ctx.kernel, ctx.packed = kernel, packed
         ctx.save_for_backward(x, *params)
@@ -139,7 +146,7 @@ class _ChunkedMLP(torch.autograd.Function):
                     torch.mm(weights[0].T, g, out=grad_x[:, s:s + CHUNK])
             return grad_w, grad_b
 
-        parts = _in_threads(work if kernel is None else fused_work, len(starts))
+        parts = [work(range(len(starts)))] if kernel is None else _in_threads(fused_work, len(starts))
         grad_w = [torch.stack([p[0][i] for p in parts]).sum(0) for i in range(depth)]
         grad_b = [torch.stack([p[1][i] for p in parts]).sum(0) for i in range(depth)]
         return (grad_x, None, *grad_w, *grad_b)
