@@ -1,4 +1,5 @@
-"""The chunked MLP changes how the loss and its gradients are computed, never what they are."""
+"""The fitting speed-ups (chunked MLP, fused kernels, concurrent branches) change how the loss and
+its gradients are computed, never what they are."""
 
 import pytest
 import torch
@@ -77,6 +78,44 @@ def test_fused_kernel_declines_what_it_cannot_run():
 
 
 
+
+@needs_kernel
+@pytest.mark.parametrize("gelu", [True, False])
+@pytest.mark.parametrize("shape", [(3, 37, 53), (1, 1, 9), (3, 5, 1), (4, 3, 2), (2, 2, 40)])
+def test_fused_residual_layer_matches_pytorch(shape, gelu):
+    """x + conv3x3(edge-padded x) (+ GELU) and its three gradients, against float64 PyTorch, on
+    shapes with one-pixel rows or columns and partial vectors; deterministic."""
+    from c3codec.model.synthesis import _FusedResidualLayer
+
+    torch.manual_seed(0)
+    c = shape[0]
+    x, grad = torch.randn(shape, dtype=torch.float64), torch.randn(shape, dtype=torch.float64)
+    weight, bias = 0.3 * torch.randn(c, c, 3, 3, dtype=torch.float64), torch.randn(c, dtype=torch.float64)
+
+    def reference(x, weight, bias):
+        y = x[None] + nn.functional.conv2d(nn.functional.pad(x[None], (1,) * 4, mode="replicate"), weight, bias)
+        return (nn.functional.gelu(y) if gelu else y)[0]
+
+    def fused_layer(x, weight, bias):
+        return _FusedResidualLayer.apply(x, weight, bias, fused.fused_residual(c, 3, x.dtype), gelu)
+
+    def run(layer, dtype):
+        inputs = [t.to(dtype).requires_grad_() for t in (x, weight, bias)]
+        out = layer(*inputs)
+        return [out.detach(), *torch.autograd.grad(out, inputs, grad.to(dtype))]
+
+    want = run(reference, torch.float64)
+    got, again = run(fused_layer, torch.float32), run(fused_layer, torch.float32)
+    for a, b, c_ in zip(got, want, again):
+        assert torch.equal(a, c_)
+        assert (a.double() - b).abs().max().item() <= 2e-6 * b.abs().max().item()
+
+
+def test_fused_residual_declines_what_it_cannot_run():
+    assert fused.fused_residual(3, 3, torch.float64) is None
+    assert fused.fused_residual(3, 5, torch.float32) is None
+    assert fused.fused_residual(fused.MAX_CONV_CHANNELS + 1, 3, torch.float32) is None
+
 def _fitting_problem():
     """A model with random latents and networks (not C3's zero start: every path carries
     gradient) on an image big enough for the chunked MLPs (> CHUNK positions)."""
@@ -125,3 +164,22 @@ def test_concurrent_branches_give_rd_loss_gradients():
     for w, a, b, c in zip(want, one, two, again):
         assert torch.equal(a, b) and torch.equal(b, c)
         assert torch.allclose(a, w, rtol=1e-5, atol=1e-6 * w.abs().max().item())
+
+
+@needs_kernel
+def test_synthesis_takes_the_fused_residual_path_with_the_same_result():
+    from c3codec.config import SynthesisConfig
+    from c3codec.model.synthesis import Synthesis
+
+    torch.manual_seed(0)
+    synthesis = Synthesis(7, 3, SynthesisConfig())
+    with torch.no_grad():
+        for conv in synthesis.residual:
+            conv.weight.normal_(0.0, 0.2)
+            conv.bias.normal_(0.0, 0.1)
+    latents = torch.randn(7, 24, 40)
+    fused_image = synthesis(latents)
+    mlp_out = mlp.mlp_channels_first(synthesis.mlp, latents.reshape(7, -1)).reshape(3, 24, 40)
+    torch_image = synthesis._residual_layers(mlp_out).clamp(0.0, 1.0)
+    assert torch.allclose(fused_image, torch_image, atol=2e-6)
+    assert 0.0 < fused_image.mean() < 1.0 and fused_image.std() > 0.05  # not a trivial image

@@ -1,17 +1,19 @@
-"""The fused MLP kernel (``fused_mlp.c``): built with the system C compiler on first use.
+"""Fused kernels for fitting (``fused.c``): built with the system C compiler on first use.
 
 A fitting step spends most of its time in the two per-position MLPs. Run layer by layer in
 PyTorch, every 18-wide matrix product and GELU is a separate pass over the data and GELU is
-evaluated three times per element (forward, recomputed forward, derivative). The kernel runs all
-layers of a block of 64 positions in registers and the L1 cache, forward and backward, and
+evaluated three times per element (forward, recomputed forward, derivative). The MLP kernel runs
+all layers of a block of 64 positions in registers and the L1 cache, forward and backward, and
 shares one erf between GELU and its derivative: about 2x faster than the PyTorch chunks on the
-ARM (benchmarks/README.md).
+ARM (benchmarks/README.md). The synthesis network's residual 3x3 convolutions have as many
+channels as the image (3), far too few for PyTorch's convolution kernels; their kernel does a
+whole layer (replicated borders, convolution, residual, GELU) in a few passes over rows.
 
 The C file is compiled once per machine into a cache folder (``$XDG_CACHE_HOME/c3codec`` or
 ``~/.cache/c3codec``) with ``-march=native``, keyed by the source, the flags and the CPU. Without
-a C compiler, on a failed build, for float64 data or for layers wider than ``MAX_WIDTH``, fitting
-uses the PyTorch path instead (same results up to float32 rounding); ``C3CODEC_NATIVE=0``
-forces that. Only fitting uses the kernel: decoding never depends on it.
+a C compiler, on a failed build, for float64 data or for shapes beyond the kernels' limits,
+fitting uses PyTorch instead (same results up to float32 rounding); ``C3CODEC_NATIVE=0`` forces
+that. Only fitting uses the kernels: decoding never depends on them.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_name("fused_mlp.c")
+SOURCE = Path(__file__).with_name("fused.c")
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=fast",
          "-shared", "-fPIC")
-MAX_WIDTH = 64  # as in fused_mlp.c
+MAX_WIDTH = 64  # as in fused.c
 MAX_DEPTH = 8
+MAX_CONV_CHANNELS = 4
 LANES = 8  # partial sums per parameter gradient
 
 _P, _I64 = ctypes.c_void_p, ctypes.c_int64
@@ -65,7 +68,7 @@ def _build(compiler: str) -> Path:
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join((compiler, *FLAGS)).encode()
                          + _cpu_signature()).hexdigest()[:16]
     folder = _cache_dir()
-    path = folder / f"fused_mlp-{key}.so"
+    path = folder / f"fused-{key}.so"
     if not path.exists():
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
         os.close(fd)
@@ -86,15 +89,18 @@ def library() -> ctypes.CDLL | None:
         return None
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if compiler is None:
-        warnings.warn("c3codec: no C compiler found; fitting uses the slower PyTorch MLP", stacklevel=2)
+        warnings.warn("c3codec: no C compiler found; fitting uses slower PyTorch code", stacklevel=2)
         return None
     try:
         lib = ctypes.CDLL(str(_build(compiler)))
     except (OSError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", "") or error
-        warnings.warn(f"c3codec: could not build the fused MLP kernel ({str(detail).strip()[:200]}); "
-                      "fitting uses the slower PyTorch MLP", stacklevel=2)
+        warnings.warn(f"c3codec: could not build the fused kernels ({str(detail).strip()[:200]}); "
+                      "fitting uses slower PyTorch code", stacklevel=2)
         return None
+    _F = ctypes.c_int
+    lib.c3_residual_forward.argtypes = [_F, _F, _F, _P, _P, _P, _F, _P, _P, _P]
+    lib.c3_residual_backward.argtypes = [_F, _F, _F, _P, _P, _P, _P, _P, _P, _P, _P]
     lib.c3_mlp_forward.argtypes = [ctypes.c_int, _P, _P, _P, _I64, _P, _I64, _I64]
     lib.c3_mlp_backward.argtypes = [ctypes.c_int, _P, _P, _P, _I64, _P, _I64, _P, _I64, _P, _I64]
     return lib
@@ -162,3 +168,51 @@ def fused_mlp(widths: tuple[int, ...], dtype: torch.dtype) -> FusedMLP | None:
         return None
     lib = library()
     return None if lib is None else FusedMLP(lib, tuple(widths))
+
+
+class FusedResidual:
+    """The kernel for residual 3x3 convolutions on (C, H, W) float32 contiguous planes."""
+
+    def __init__(self, lib: ctypes.CDLL):
+        self.lib = lib
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, gelu: bool
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(pre, out)``: pre = x + bias + conv(x) with replicated borders, out = GELU(pre) (or
+        ``pre`` itself without GELU)."""
+        c, h, w = x.shape
+        pre = torch.empty_like(x)
+        out = torch.empty_like(x) if gelu else pre
+        scratch = x.new_empty(c * (h + 2) * (w + 2))
+        weight, bias = weight.detach().contiguous(), bias.detach().contiguous()  # alive during the call
+        code = self.lib.c3_residual_forward(c, h, w, x.data_ptr(), weight.data_ptr(), bias.data_ptr(),
+                                            int(gelu), pre.data_ptr(), out.data_ptr(), scratch.data_ptr())
+        if code:
+            raise RuntimeError(f"fused residual convolution failed (code {code})")
+        return pre, out
+
+    def backward(self, x: torch.Tensor, weight: torch.Tensor, pre: torch.Tensor | None,
+                 grad_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gradients of the input, weight and bias given that of the output (``pre`` is the
+        forward pass's, for a layer with GELU; None without)."""
+        c, h, w = x.shape
+        grad_x = torch.empty_like(x)
+        grad_w = torch.zeros(weight.shape, dtype=torch.float64)
+        grad_b = torch.zeros(c, dtype=torch.float64)
+        scratch = x.new_empty(2 * c * (h + 2) * (w + 2) + c * (w + 4))
+        weight = weight.detach().contiguous()
+        code = self.lib.c3_residual_backward(c, h, w, x.data_ptr(), weight.data_ptr(),
+                                             None if pre is None else pre.data_ptr(),
+                                             grad_out.data_ptr(), grad_x.data_ptr(), grad_w.data_ptr(),
+                                             grad_b.data_ptr(), scratch.data_ptr())
+        if code:
+            raise RuntimeError(f"fused residual convolution backward failed (code {code})")
+        return grad_x, grad_w.to(x.dtype), grad_b.to(x.dtype)
+
+
+def fused_residual(channels: int, kernel_size: int, dtype: torch.dtype) -> FusedResidual | None:
+    """The residual-convolution kernel, or None where the PyTorch path must run."""
+    if dtype != torch.float32 or kernel_size != 3 or not 1 <= channels <= MAX_CONV_CHANNELS:
+        return None
+    lib = library()
+    return None if lib is None else FusedResidual(lib)

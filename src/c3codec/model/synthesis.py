@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from ..config import SynthesisConfig
 from .entropy import init_linear
+from .fused import FusedResidual, fused_residual
 from .mlp import mlp_channels_first
 from .exact import ONE, IntLayer, conv_fixed, gelu_fixed, mlp_fixed
 
@@ -41,19 +42,47 @@ class Synthesis(nn.Module):
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         """(N_grids, H, W) upsampled latents (real units) -> (C, H, W) image in [0, 1]."""
         n, h, w = latents.shape
-        x = mlp_channels_first(self.mlp, latents.reshape(n, h * w))  # (C, H*W)
+        x = mlp_channels_first(self.mlp, latents.reshape(n, h * w)).reshape(-1, h, w)  # (C, H, W)
+        kernel = fused_residual(x.shape[0], self.config.residual_kernel, x.dtype)
+        if x.device.type != "cpu" or kernel is None:
+            x = self._residual_layers(x)
+        else:
+            for i, conv in enumerate(self.residual):
+                x = _FusedResidualLayer.apply(x, conv.weight, conv.bias, kernel, i < len(self.residual) - 1)
+        # Clip to [0, 1] with an identity gradient: a hard clip would stop all learning if the
+        # whole image saturated early in fitting (seen on short fits of grey images).
+        return x + (x.clamp(0.0, 1.0) - x).detach()
+
+    def _residual_layers(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual convolutions through PyTorch: (C, H, W) -> (C, H, W)."""
         # channels-last makes oneDNN's tiny 3-channel convolutions about 2x faster
-        x = x.reshape(1, -1, h, w).contiguous(memory_format=torch.channels_last)  # (1, C, H, W)
+        x = x[None].contiguous(memory_format=torch.channels_last)  # (1, C, H, W)
         pad = self.config.residual_kernel // 2
         for i, conv in enumerate(self.residual):
             y = F.pad(x, (pad,) * 4, mode="replicate") if pad else x
             x = x + conv(y)
             if i < len(self.residual) - 1:
                 x = F.gelu(x)
-        # Clip to [0, 1] with an identity gradient: a hard clip would stop all learning if the
-        # whole image saturated early in fitting (seen on short fits of grey images).
-        x = x[0]
-        return x + (x.clamp(0.0, 1.0) - x).detach()
+        return x[0]
+
+
+class _FusedResidualLayer(torch.autograd.Function):
+    """One residual layer, x + conv(x) (+ GELU), through the fused kernel (:mod:`.fused`)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,  # type: ignore[override]
+                kernel: FusedResidual, gelu: bool) -> torch.Tensor:
+        x = x.contiguous()
+        pre, out = kernel.forward(x, weight, bias, gelu)
+        ctx.kernel, ctx.gelu = kernel, gelu
+        ctx.save_for_backward(x, weight, pre if gelu else None)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        x, weight, pre = ctx.saved_tensors
+        grad_x, grad_w, grad_b = ctx.kernel.backward(x, weight, pre, grad_out.contiguous())
+        return grad_x, grad_w, grad_b, None, None
 
 
 def exact_synthesis(mlp: list[IntLayer], residual: list[IntLayer], latents_bins: np.ndarray,

@@ -1,7 +1,8 @@
 /*
- * Fused per-position MLP (GELU between layers), forward and backward, for fitting on a CPU.
+ * Fused kernels for fitting on a CPU: the per-position MLPs (GELU between layers) and the
+ * synthesis network's residual 3x3 convolutions, forward and backward.
  *
- * Data are channel-first: feature f of position p is x[f * ld + p]. Positions are processed in
+ * MLP data are channel-first: feature f of position p is x[f * ld + p]. Positions are processed in
  * blocks of BLOCK that stay in the L1 cache through every layer, so no activation ever goes to
  * memory: the backward pass recomputes a block's forward pass, then back-propagates it. GELU and
  * its derivative share one erf. Weight and bias gradients are accumulated in LANES partial sums
@@ -276,5 +277,170 @@ int c3_mlp_backward(int depth, const int *widths, const float *params, const flo
         if (gx) store_block(g, widths[0], count, gx + s, ldgx);
     }
     free(scratch);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Residual 3x3 convolutions of the synthesis network, with as many channels as the image.
+ *
+ * A layer maps x (C, H, W) to pre = x + b + conv3x3(x with edge-replicated borders, w) and
+ * out = GELU(pre), or pre itself for the last layer. Rows are processed whole, so the compiler
+ * vectorises along them; every sum is taken in an order fixed by this code.
+ * w is (C, C, 3, 3) as in PyTorch: w[((o * C + i) * 3 + ky) * 3 + kx].
+ */
+#define MAX_CONV_CHANNELS 4
+
+/* xp = x with one replicated row and column on every side: (C, H + 2, W + 2). */
+static void pad_replicate(int C, int H, int W, const float *x, float *xp) {
+    const int64_t wp = W + 2;
+    for (int i = 0; i < C; i++)
+        for (int r = -1; r <= H; r++) {
+            const float *src = x + ((int64_t)i * H + (r < 0 ? 0 : (r >= H ? H - 1 : r))) * W;
+            float *dst = xp + ((int64_t)i * (H + 2) + r + 1) * wp;
+            dst[0] = src[0];
+            memcpy(dst + 1, src, (size_t)W * sizeof(float));
+            dst[W + 1] = src[W - 1];
+        }
+}
+
+/* out[j] += sum_t c[t][0] a[t][j] + c[t][1] a[t][j + 1] + c[t][2] a[t][j + 2] for j < n: a row
+ * of a 3-tap convolution over T input rows, in one pass over out. Two vectors of positions and
+ * one partial sum per tap are in flight at a time, so the FMAs do not wait on each other. */
+static void taps3(float *out, int n, int T, const float *const *a, const float (*c)[3]) {
+    int j = 0;
+    for (; j + 2 * LANES <= n; j += 2 * LANES) {
+        v8 acc[3][2] = {{splat(0.0f), splat(0.0f)}, {splat(0.0f), splat(0.0f)}, {splat(0.0f), splat(0.0f)}};
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < 3; k++) {
+                const v8 coef = splat(c[t][k]);
+                acc[k][0] += coef * load8(a[t] + j + k);
+                acc[k][1] += coef * load8(a[t] + j + k + LANES);
+            }
+        store8(out + j, load8(out + j) + (acc[0][0] + acc[1][0] + acc[2][0]));
+        store8(out + j + LANES, load8(out + j + LANES) + (acc[0][1] + acc[1][1] + acc[2][1]));
+    }
+    for (; j < n; j++) {
+        float acc = 0.0f;
+        for (int t = 0; t < T; t++) acc += c[t][0] * a[t][j] + c[t][1] * a[t][j + 1] + c[t][2] * a[t][j + 2];
+        out[j] += acc;
+    }
+}
+
+/* pre = x + b + conv(x); out = GELU(pre) if apply_gelu (out may be pre otherwise).
+ * scratch: C * (H + 2) * (W + 2) floats. Returns 0, or 1 for an unsupported shape. */
+int c3_residual_forward(int C, int H, int W, const float *x, const float *w, const float *b,
+                        int apply_gelu, float *pre, float *out, float *scratch) {
+    if (C < 1 || C > MAX_CONV_CHANNELS || H < 1 || W < 1) return 1;
+    const int64_t wp = W + 2;
+    const float *rows[3 * MAX_CONV_CHANNELS];
+    float coef[3 * MAX_CONV_CHANNELS][3];
+    pad_replicate(C, H, W, x, scratch);
+    for (int o = 0; o < C; o++)
+        for (int h = 0; h < H; h++) {
+            float *p = pre + ((int64_t)o * H + h) * W;
+            const float *xr = x + ((int64_t)o * H + h) * W;
+            for (int j = 0; j < W; j++) p[j] = xr[j] + b[o];
+            for (int i = 0; i < C; i++)
+                for (int ky = 0; ky < 3; ky++) {
+                    rows[i * 3 + ky] = scratch + ((int64_t)i * (H + 2) + h + ky) * wp;
+                    for (int kx = 0; kx < 3; kx++) coef[i * 3 + ky][kx] = w[((o * C + i) * 3 + ky) * 3 + kx];
+                }
+            taps3(p, W, 3 * C, rows, (const float (*)[3])coef);
+            if (apply_gelu) {
+                float *q = out + ((int64_t)o * H + h) * W;
+                for (int j = 0; j < W; j++) q[j] = p[j] * 0.5f * (1.0f + erf_fast(p[j] * SQRT_HALF));
+            }
+        }
+    return 0;
+}
+
+/* s[k] += sum_j a[j] b[j + k] for k = 0, 1, 2 (float64 totals of float32 lanes; two vectors of
+ * positions at a time, so that six independent FMA chains are in flight). */
+static void dot3(const float *a, const float *b, int n, double s[3]) {
+    v8 acc[3][2] = {{splat(0.0f), splat(0.0f)}, {splat(0.0f), splat(0.0f)}, {splat(0.0f), splat(0.0f)}};
+    int j = 0;
+    for (; j + 2 * LANES <= n; j += 2 * LANES) {
+        const v8 a0 = load8(a + j), a1 = load8(a + j + LANES);
+        for (int k = 0; k < 3; k++) {
+            acc[k][0] += a0 * load8(b + j + k);
+            acc[k][1] += a1 * load8(b + j + k + LANES);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        float tail = 0.0f;
+        for (int t = j; t < n; t++) tail += a[t] * b[t + k];
+        double sum = tail;
+        for (int q = 0; q < LANES; q++) sum += acc[k][0][q] + acc[k][1][q];
+        s[k] += sum;
+    }
+}
+
+static double row_sum(const float *a, int n) {
+    v8 acc = splat(0.0f);
+    int j = 0;
+    for (; j + LANES <= n; j += LANES) acc += load8(a + j);
+    double sum = 0.0;
+    for (; j < n; j++) sum += a[j];
+    for (int q = 0; q < LANES; q++) sum += acc[q];
+    return sum;
+}
+
+/* Given gout = dL/dout: gx = dL/dx, and adds dL/dw to gw (C * C * 9) and dL/db to gb (C), both
+ * float64. pre is the forward pass's pre-activation for a layer with GELU, else NULL.
+ * scratch: 2 * C * (H + 2) * (W + 2) + C * (W + 4) floats. Returns 0, or 1 for an unsupported
+ * shape. */
+int c3_residual_backward(int C, int H, int W, const float *x, const float *w, const float *pre,
+                         const float *gout, float *gx, double *gw, double *gb, float *scratch) {
+    if (C < 1 || C > MAX_CONV_CHANNELS || H < 1 || W < 1) return 1;
+    const int64_t wp = W + 2, plane = (int64_t)H * W, padded = (int64_t)(H + 2) * wp;
+    float *xp = scratch, *gp = scratch + C * padded, *gz = gp + C * padded;
+    /* g = dL/dpre, kept in gx until the input gradient is added to it at the end */
+    if (pre) {
+        for (int64_t k = 0; k < C * plane; k++) {
+            const float v = pre[k];
+            gx[k] = gout[k] * (0.5f * (1.0f + erf_fast(v * SQRT_HALF))
+                               + v * INV_SQRT_2PI * exp_nonpositive(-0.5f * v * v));
+        }
+    } else {
+        memcpy(gx, gout, (size_t)(C * plane) * sizeof(float));
+    }
+    pad_replicate(C, H, W, x, xp);
+    memset(gp, 0, (size_t)(C * padded) * sizeof(float));
+    memset(gz, 0, (size_t)(C * (W + 4)) * sizeof(float));
+    const float *rows[MAX_CONV_CHANNELS];
+    float coef[MAX_CONV_CHANNELS][3];
+    for (int h = 0; h < H; h++) {
+        for (int o = 0; o < C; o++) {
+            const float *g = gx + o * plane + (int64_t)h * W;
+            gb[o] += row_sum(g, W);
+            for (int i = 0; i < C; i++)
+                for (int ky = 0; ky < 3; ky++)
+                    dot3(g, xp + (int64_t)i * padded + (int64_t)(h + ky) * wp, W, gw + ((o * C + i) * 3 + ky) * 3);
+            memcpy(gz + o * (W + 4) + 2, g, (size_t)W * sizeof(float)); /* g with 2 zeros each side */
+            rows[o] = gz + o * (W + 4);
+        }
+        /* padded-input gradient: row (i, h + ky) gets the transposed convolution of the g rows */
+        for (int i = 0; i < C; i++)
+            for (int ky = 0; ky < 3; ky++) {
+                for (int o = 0; o < C; o++)
+                    for (int kx = 0; kx < 3; kx++) coef[o][2 - kx] = w[((o * C + i) * 3 + ky) * 3 + kx];
+                taps3(gp + (int64_t)i * padded + (int64_t)(h + ky) * wp, W + 2, C, rows, (const float (*)[3])coef);
+            }
+    }
+    /* fold the border of the padded gradient onto the edge pixels it was copied from */
+    for (int i = 0; i < C; i++) {
+        float *base = gp + i * padded;
+        for (int j = 0; j < W + 2; j++) {
+            base[wp + j] += base[j];
+            base[(int64_t)H * wp + j] += base[(int64_t)(H + 1) * wp + j];
+        }
+        for (int h = 1; h <= H; h++) {
+            float *r = base + (int64_t)h * wp;
+            r[1] += r[0];
+            r[W] += r[W + 1];
+            float *dst = gx + i * plane + (int64_t)(h - 1) * W;
+            for (int j = 0; j < W; j++) dst[j] += r[j + 1];
+        }
+    }
     return 0;
 }
