@@ -183,3 +183,20 @@ def test_synthesis_takes_the_fused_residual_path_with_the_same_result():
     torch_image = synthesis._residual_layers(mlp_out).clamp(0.0, 1.0)
     assert torch.allclose(fused_image, torch_image, atol=2e-6)
     assert 0.0 < fused_image.mean() < 1.0 and fused_image.std() > 0.05  # not a trivial image
+
+
+@pytest.mark.parametrize("prev_grid", [False, True])
+def test_rate_of_grid_subsets_adds_up(prev_grid):
+    """The concurrent branches split the rate by grids: the parts must add up to the whole,
+    also when a grid's context reads the previous grid."""
+    from c3codec.config import ArchitectureConfig, EntropyConfig
+    from c3codec.model.c3 import C3Model
+
+    torch.manual_seed(0)
+    arch = ArchitectureConfig(entropy=EntropyConfig(use_prev_grid=prev_grid))
+    model = C3Model((40, 56), 3, arch)
+    bins = [torch.round(3 * torch.randn(g.shape)) for g in model.latents.grids]
+    total, per_grid = model.rate(bins)
+    finest, coarse = model.rate(bins, [0])[0], model.rate(bins, range(1, len(bins)))
+    assert torch.allclose(finest + coarse[0], total, rtol=1e-5)
+    assert torch.allclose(torch.stack(coarse[1]), torch.stack(per_grid[1:]), rtol=1e-5)

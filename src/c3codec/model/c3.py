@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -42,16 +43,22 @@ class C3Model(nn.Module):
         up = upsample_all(bins, self.config.latents.exponents, self.size)  # (N, H, W)
         return self.synthesis(up * step)
 
-    def rate(self, bins: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Estimated bits of latents in bin units under the ARM: the total, and per grid.
+    def rate(self, bins: list[torch.Tensor], grids: Sequence[int] | None = None
+             ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Estimated bits of latents in bin units under the ARM: the total, and per grid, over
+        the grids listed in ``grids`` (default: all).
 
-        Independent of :meth:`synthesize`, so fitting can run the two on different cores."""
+        Independent of :meth:`synthesize`, and a sum over grids, so fitting can share the work
+        out over cores."""
         step = self.config.latents.step
-        contexts = grid_contexts([b * step for b in bins], self.config.entropy)  # (inputs, Z)
+        chosen = list(range(len(bins))) if grids is None else list(grids)
+        read = set(chosen) | ({k - 1 for k in chosen if k > 0} if self.config.entropy.use_prev_grid else set())
+        real = [b * step if k in read else b for k, b in enumerate(bins)]  # grids not read stay unscaled
+        contexts = grid_contexts(real, self.config.entropy, chosen)  # (inputs, their latents)
         mu, log_scale = self.entropy.laplace_params(self.entropy(contexts))
-        all_bins = torch.cat([b.reshape(-1) for b in bins])
-        bits = laplace_bits(all_bins, mu / step, torch.exp(log_scale) / step)
-        per_grid = list(torch.split(bits, [b.numel() for b in bins]))
+        values = torch.cat([bins[k].reshape(-1) for k in chosen])
+        bits = laplace_bits(values, mu / step, torch.exp(log_scale) / step)
+        per_grid = list(torch.split(bits, [bins[k].numel() for k in chosen]))
         return bits.sum(), [g.sum() for g in per_grid]
 
     def network_modules(self) -> list[nn.Module]:

@@ -9,6 +9,7 @@ latent, then a matrix product", which is also exactly what the decoder does on a
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -78,12 +79,16 @@ def gather_offsets(grids: list[torch.Tensor], offsets: list[tuple[int, int]]) ->
     return _GatherOffsets.apply(tuple(offsets), *grids)
 
 
-def grid_contexts(grids: list[torch.Tensor], config: EntropyConfig) -> torch.Tensor:
-    """ARM inputs of every latent of every grid, channel-first: (num_inputs, total latents)."""
-    ctx = gather_offsets(grids, causal_offsets(config.context))
+def grid_contexts(grids: list[torch.Tensor], config: EntropyConfig,
+                  selection: Sequence[int] | None = None) -> torch.Tensor:
+    """ARM inputs of every latent of the grids in ``selection`` (default: all), channel-first:
+    (num_inputs, their latents). Grid ``k``'s inputs come from grid ``k`` and, with
+    ``use_prev_grid``, grid ``k - 1``; other grids are not read."""
+    chosen = range(len(grids)) if selection is None else selection
+    ctx = gather_offsets([grids[k] for k in chosen], causal_offsets(config.context))
     if config.use_prev_grid:
-        prev = [torch.zeros_like(grids[0])] + [
-            downsample2(finer, tuple(grid.shape)) for finer, grid in zip(grids[:-1], grids[1:])]
+        prev = [torch.zeros_like(grids[0]) if k == 0 else downsample2(grids[k - 1], tuple(grids[k].shape))
+                for k in chosen]
         ctx = torch.cat([ctx, gather_offsets(prev, prev_offsets(config.prev_kernel))], dim=0)
     return ctx
 
