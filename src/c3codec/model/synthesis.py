@@ -74,7 +74,7 @@ class _FusedResidualLayer(torch.autograd.Function):
                 kernel: FusedResidual, gelu: bool) -> torch.Tensor:
         x = x.contiguous()
         pre, out = kernel.forward(x, weight, bias, gelu)
-        ctx.kernel, ctx.gelu = kernel, gelu
+        ctx.kernel = kernel
         ctx.save_for_backward(x, weight, pre if gelu else None)
         return out
 
