@@ -200,3 +200,26 @@ def test_rate_of_grid_subsets_adds_up(prev_grid):
     finest, coarse = model.rate(bins, [0])[0], model.rate(bins, range(1, len(bins)))
     assert torch.allclose(finest + coarse[0], total, rtol=1e-5)
     assert torch.allclose(torch.stack(coarse[1]), torch.stack(per_grid[1:]), rtol=1e-5)
+
+
+
+def test_thread_pools_are_not_inherited_across_fork():
+    """Worker threads do not survive fork: a forked child (ProcessPoolExecutor's default on
+    Linux, as in ``c3 eval --jobs``) must get pools of its own, not wait forever on the parent's."""
+    import os
+
+    from c3codec.runtime import thread_pool
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    parent_pool = thread_pool("test", 1)
+    assert parent_pool.submit(int).result() == 0
+    pid = os.fork()
+    if pid == 0:  # child: exit status 0 if its pool is new and works
+        ok = False
+        try:
+            child_pool = thread_pool("test", 1)
+            ok = child_pool is not parent_pool and child_pool.submit(int).result(timeout=10) == 0
+        finally:
+            os._exit(0 if ok else 1)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import lru_cache
 
 import torch
 
@@ -42,3 +45,17 @@ def torch_threads(count: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(original)
+
+
+def thread_pool(name: str, workers: int, owner: Hashable = None) -> ThreadPoolExecutor:
+    """A lasting pool of ``workers`` threads for ``(name, owner)`` in this process.
+
+    Keyed by the process id too: a forked child (e.g. a ``ProcessPoolExecutor`` worker) inherits
+    the parent's pool objects but not their threads, and work submitted to them would wait
+    forever."""
+    return _thread_pool(name, workers, owner, os.getpid())
+
+
+@lru_cache(maxsize=16)
+def _thread_pool(name: str, workers: int, owner: Hashable, pid: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix=f"c3-{name}")

@@ -13,15 +13,13 @@ import copy
 import math
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 
 import torch
 
 from ..config import FitConfig
 from ..model.c3 import C3Model
-from ..runtime import torch_threads
+from ..runtime import thread_pool, torch_threads
 from .quantize import QuantMode, quantize
 
 STAGES: dict[str, tuple[QuantMode, QuantMode]] = {
@@ -80,7 +78,7 @@ def loss_and_gradients(model: C3Model, target: torch.Tensor, lmbda: float, mode:
     threads = torch.get_num_threads()
     if target.device.type == "cpu" and threads >= 2:
         with torch_threads(threads // 2):
-            pending = _branch_thread().submit(finest_rate_branch)
+            pending = thread_pool("branch", 1).submit(finest_rate_branch)
             try:
                 mse, coarse_bits = synthesis_branch()
             finally:
@@ -106,12 +104,6 @@ def _bpp(bits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def _grad(leaf: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(leaf) if leaf.grad is None else leaf.grad
-
-
-@lru_cache(maxsize=1)
-def _branch_thread() -> ThreadPoolExecutor:
-    """The thread that runs the second branch of :func:`loss_and_gradients`."""
-    return ThreadPoolExecutor(1, thread_name_prefix="c3-rate")
 
 
 def make_optimizer(params, config: FitConfig, lr: float) -> torch.optim.Adam:

@@ -15,13 +15,12 @@ threaded operators. On other devices the plain layer-by-layer form is used.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..runtime import thread_pool
 from .fused import fused_mlp
 
 CHUNK = 16384
@@ -54,15 +53,6 @@ def _hidden_layers(weights, biases, x: torch.Tensor) -> tuple[list[torch.Tensor]
     return pre, inputs
 
 
-@lru_cache(maxsize=8)
-def _pool(workers: int, owner: int) -> ThreadPoolExecutor:
-    """Workers for the kernel calls of one calling thread: fitting runs two networks at once
-    from two threads (see ``fitting.fit.loss_and_gradients``), and their chunks must not queue
-    behind each other. (One shared pool, letting idle workers take either network's chunks, was
-    measured slower: more runnable threads than cores.)"""
-    return ThreadPoolExecutor(workers, thread_name_prefix="c3-mlp")
-
-
 def _in_threads(work, num_chunks: int) -> list:
     """Run ``work(chunk_indices)`` for each of up to ``torch.get_num_threads()`` fixed chunk sets.
 
@@ -72,7 +62,10 @@ def _in_threads(work, num_chunks: int) -> list:
     if threads <= 1:
         return [work(range(num_chunks))]
     sets = [range(k, num_chunks, threads) for k in range(threads)]
-    return list(_pool(threads, threading.get_ident()).map(work, sets))
+    # one pool per calling thread: fitting runs two networks at once from two threads (see
+    # ``fitting.fit.loss_and_gradients``) and their chunks must not queue behind each other
+    # (a single pool whose idle workers take either's chunks was measured slower)
+    return list(thread_pool("mlp", threads, threading.get_ident()).map(work, sets))
 
 
 def _widths(weights) -> tuple[int, ...]:
