@@ -116,6 +116,39 @@ def test_fused_residual_declines_what_it_cannot_run():
     assert fused.fused_residual(3, 5, torch.float32) is None
     assert fused.fused_residual(fused.MAX_CONV_CHANNELS + 1, 3, torch.float32) is None
 
+
+@needs_kernel
+def test_fused_laplace_rate_is_as_accurate_as_pytorch():
+    """Bits and their gradients (by the latents, the mean and the raw log-scale) from the fused
+    kernel, against float64 PyTorch: no worse than PyTorch's own float32, in the tails, the
+    central bin, exactly at the mean, on bin edges and with clipped scales at both ends."""
+    from c3codec.config import EntropyConfig
+    from c3codec.model import entropy
+
+    config, step, n = EntropyConfig(), 0.4, 20000
+    torch.manual_seed(0)
+    values = torch.round(4 * torch.randn(n))
+    raw = torch.stack([1.5 * torch.randn(n), 6 * torch.randn(n) - 4])
+    raw[1, :50], raw[1, 50:100] = 40.0, -40.0  # log-scale clipped above and below
+    raw[0, 100:200] = values[100:200] * step  # latent exactly at the mean
+    raw[0, 200:300] = (values[200:300] + 0.5) * step  # mean on a bin edge
+    grad = torch.rand(n)
+
+    def run(dtype, fused):
+        v, r = values.to(dtype).requires_grad_(), raw.to(dtype).requires_grad_()
+        if fused:
+            bits = entropy.latent_bits(v, r, config, step)
+        else:
+            scale = torch.exp(entropy.log_scale_from_raw(r[1], config)) / step
+            bits = entropy.laplace_bits(v, r[0] / step, scale)
+        return [bits.detach(), *torch.autograd.grad(bits, (v, r), grad.to(dtype))]
+
+    want, pytorch32, got = run(torch.float64, False), run(torch.float32, False), run(torch.float32, True)
+    for a, b, c in zip(got, want, pytorch32):
+        assert torch.isfinite(a).all()
+        assert (a.double() - b).abs().max() <= 1.5 * (c.double() - b).abs().max() + 1e-7 * b.abs().max()
+    assert fused.fused_laplace(torch.float64) is None
+
 def _fitting_problem():
     """A model with random latents and networks (not C3's zero start: every path carries
     gradient) on an image big enough for the chunked MLPs (> CHUNK positions)."""

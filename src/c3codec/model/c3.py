@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from ..config import ArchitectureConfig
-from .entropy import EntropyModel, grid_contexts, laplace_bits
+from .entropy import EntropyModel, grid_contexts, latent_bits
 from .latents import LatentGrids, upsample_all
 from .synthesis import Synthesis
 
@@ -55,9 +55,8 @@ class C3Model(nn.Module):
         read = set(chosen) | ({k - 1 for k in chosen if k > 0} if self.config.entropy.use_prev_grid else set())
         real = [b * step if k in read else b for k, b in enumerate(bins)]  # grids not read stay unscaled
         contexts = grid_contexts(real, self.config.entropy, chosen)  # (inputs, their latents)
-        mu, log_scale = self.entropy.laplace_params(self.entropy(contexts))
         values = torch.cat([bins[k].reshape(-1) for k in chosen])
-        bits = laplace_bits(values, mu / step, torch.exp(log_scale) / step)
+        bits = latent_bits(values, self.entropy(contexts), self.config.entropy, step)
         per_grid = list(torch.split(bits, [bins[k].numel() for k in chosen]))
         return bits.sum(), [g.sum() for g in per_grid]
 

@@ -1,6 +1,7 @@
 /*
- * Fused kernels for fitting on a CPU: the per-position MLPs (GELU between layers) and the
- * synthesis network's residual 3x3 convolutions, forward and backward.
+ * Fused kernels for fitting on a CPU: the per-position MLPs (GELU between layers), the
+ * synthesis network's residual 3x3 convolutions (forward and backward) and the Laplace rate of
+ * the latents (with its derivatives).
  *
  * MLP data are channel-first: feature f of position p is x[f * ld + p]. Positions are processed in
  * blocks of BLOCK that stay in the L1 cache through every layer, so no activation ever goes to
@@ -443,4 +444,96 @@ int c3_residual_backward(int C, int H, int W, const float *x, const float *w, co
         }
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Rate of the latents under the ARM's discretised Laplace (c3-supplementary A.2.1), elementwise,
+ * with its derivatives: the same formulas as entropy.laplace_bits and log_scale_from_raw (and
+ * their PyTorch gradients), in one pass instead of some forty elementwise operators.
+ */
+
+/* log(x) for normal x > 0 to about 1 ulp (Cephes' logf), with float bit tricks so that the
+ * compiler vectorises it. */
+static inline float log_positive(float x) {
+    int32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    const int32_t e = ((bits >> 23) & 0xff) - 126;
+    bits = (bits & 0x007fffff) | 0x3f000000; /* mantissa in [0.5, 1) */
+    float m;
+    memcpy(&m, &bits, sizeof m);
+    const int small = m < 0.707106781186547524f;
+    const float ef = (float)(e - small);
+    m = small ? m + m - 1.0f : m - 1.0f;
+    const float z = m * m;
+    float y = 7.0376836292e-2f;
+    y = y * m - 1.1514610310e-1f;
+    y = y * m + 1.1676998740e-1f;
+    y = y * m - 1.2420140846e-1f;
+    y = y * m + 1.4249322787e-1f;
+    y = y * m - 1.6668057665e-1f;
+    y = y * m + 2.0000714765e-1f;
+    y = y * m - 2.4999993993e-1f;
+    y = y * m + 3.3333331174e-1f;
+    y = y * m * z - 2.12194440e-4f * ef - 0.5f * z;
+    return m + y + 0.693359375f * ef;
+}
+
+/* log(1 + y) for y in (-1, 0], accurate for small |y| too (Goldberg's correction). */
+static inline float log1p_nonpositive(float y) {
+    const float u = 1.0f + y;
+    return u == 1.0f ? y : log_positive(u) * (y / (u - 1.0f));
+}
+
+/* 1 - exp(-z) for z >= 0, accurate for small z too (Kahan's correction). Written without
+ * branches, as is the loop below, so that the compiler vectorises them (lanes whose value is
+ * not selected may hold NaN). */
+static inline float one_minus_exp_neg(float z) {
+    const float u = exp_nonpositive(-z);
+    const float small = (1.0f - u) * (z / -log_positive(u));
+    return z > 0.5f ? 1.0f - u : (u == 1.0f ? z : small);
+}
+
+#define LOG_HALF (-0.69314718055994531f)
+#define INV_LN2 1.44269504088896341f
+
+/* bits[k] = -log2 P(x[k]) under Laplace(mu, scale) with mu = mu_raw[k] / step (bin units) and
+ * scale = exp(-0.5 clamp(scale_raw[k] + shift, lo, hi)) / step; P is floored at 2^min_log2.
+ * Also the derivatives of bits[k] by x[k], mu_raw[k] and scale_raw[k]. No array may overlap
+ * another (restrict: too many pointers for the compiler's run-time overlap checks). */
+void c3_laplace_bits(int64_t n, const float *restrict x, const float *restrict mu_raw,
+                     const float *restrict scale_raw, float step, float shift, float lo, float hi,
+                     float min_log2, float *restrict bits, float *restrict d_x, float *restrict d_mu,
+                     float *restrict d_scale) {
+    const float log_min = min_log2 / INV_LN2;
+    for (int64_t k = 0; k < n; k++) {
+        const float v_raw = scale_raw[k] + shift;
+        const float v = clampf(v_raw, lo, hi);
+        const float half_v = 0.5f * v; /* -log(scale) in real units */
+        const float e = exp_nonpositive(half_v <= 0.0f ? half_v : -half_v);
+        const float inv_b = step * (half_v <= 0.0f ? e : 1.0f / e);
+        const float diff = x[k] - mu_raw[k] / step;
+        const float d = diff < 0.0f ? -diff : diff;
+        const float sign = diff > 0.0f ? 1.0f : (diff < 0.0f ? -1.0f : 0.0f);
+        /* tail: both bin edges on one side of mu */
+        const float a = one_minus_exp_neg(inv_b);
+        const float tail_log_p = LOG_HALF - (d - 0.5f) * inv_b + log_positive(a);
+        const float tail_by_inv_b = -(d - 0.5f) + exp_nonpositive(-inv_b) / a;
+        /* central bin: mu inside it */
+        const float e1 = exp_nonpositive(-(0.5f + d) * inv_b);
+        const float e2 = exp_nonpositive(-(d < 0.5f ? 0.5f - d : 0.0f) * inv_b);
+        const float q = -0.5f * (e1 + e2), p = 1.0f + q;
+        const float centre_log_p = log1p_nonpositive(q);
+        const float centre_by_d = 0.5f * inv_b * (e1 - e2) / p;
+        const float centre_by_inv_b = 0.5f * ((0.5f + d) * e1 + (0.5f - d) * e2) / p;
+        const int tail = d >= 0.5f;
+        float log_p = tail ? tail_log_p : centre_log_p;
+        const int floored = log_p < log_min; /* floored probability: no gradient */
+        log_p = floored ? log_min : log_p;
+        const float by_d = floored ? 0.0f : (tail ? -inv_b : centre_by_d);
+        const float by_inv_b = floored ? 0.0f : (tail ? tail_by_inv_b : centre_by_inv_b);
+        bits[k] = -log_p * INV_LN2;
+        d_x[k] = -INV_LN2 * by_d * sign;
+        d_mu[k] = INV_LN2 * by_d * sign / step;
+        d_scale[k] = (v_raw >= lo && v_raw <= hi) ? -INV_LN2 * by_inv_b * 0.5f * inv_b : 0.0f;
+    }
 }

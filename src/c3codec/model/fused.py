@@ -7,7 +7,9 @@ all layers of a block of 64 positions in registers and the L1 cache, forward and
 shares one erf between GELU and its derivative: about 2x faster than the PyTorch chunks on the
 ARM (benchmarks/README.md). The synthesis network's residual 3x3 convolutions have as many
 channels as the image (3), far too few for PyTorch's convolution kernels; their kernel does a
-whole layer (replicated borders, convolution, residual, GELU) in a few passes over rows.
+whole layer (replicated borders, convolution, residual, GELU) in a few passes over rows. The
+rate of the latents under the ARM's Laplace, and its derivatives, take one pass instead of some
+forty elementwise PyTorch operators.
 
 The C file is compiled once per machine into a cache folder (``$XDG_CACHE_HOME/c3codec`` or
 ``~/.cache/c3codec``) with ``-march=native``, keyed by the source, the flags and the CPU. Without
@@ -101,6 +103,8 @@ def library() -> ctypes.CDLL | None:
     _F = ctypes.c_int
     lib.c3_residual_forward.argtypes = [_F, _F, _F, _P, _P, _P, _F, _P, _P, _P]
     lib.c3_residual_backward.argtypes = [_F, _F, _F, _P, _P, _P, _P, _P, _P, _P, _P]
+    _R = ctypes.c_float
+    lib.c3_laplace_bits.argtypes = [_I64, _P, _P, _P, _R, _R, _R, _R, _R, _P, _P, _P, _P]
     lib.c3_mlp_forward.argtypes = [ctypes.c_int, _P, _P, _P, _I64, _P, _I64, _I64]
     lib.c3_mlp_backward.argtypes = [ctypes.c_int, _P, _P, _P, _I64, _P, _I64, _P, _I64, _P, _I64]
     return lib
@@ -216,3 +220,30 @@ def fused_residual(channels: int, kernel_size: int, dtype: torch.dtype) -> Fused
         return None
     lib = library()
     return None if lib is None else FusedResidual(lib)
+
+
+class FusedLaplace:
+    """The kernel for the latents' rate under the ARM's Laplace, with its derivatives."""
+
+    def __init__(self, lib: ctypes.CDLL):
+        self.lib = lib
+
+    def bits(self, values: torch.Tensor, raw: torch.Tensor, step: float, shift: float, lo: float,
+             hi: float, min_log2: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bits of ``values`` (bin units, (N,)) given the ARM's raw outputs ``raw`` ((2, N): mean
+        in real units, raw log-scale), and their derivatives by values, mean and raw log-scale
+        ((3, N)). ``shift``, ``lo``, ``hi``: see ``entropy.log_scale_from_raw``."""
+        values, raw = values.detach().contiguous(), raw.detach().contiguous()
+        n = values.numel()
+        bits = torch.empty_like(values)
+        derivatives = values.new_empty(3, n)
+        self.lib.c3_laplace_bits(n, values.data_ptr(), raw[0].data_ptr(), raw[1].data_ptr(), step, shift,
+                                 lo, hi, min_log2, bits.data_ptr(), derivatives[0].data_ptr(),
+                                 derivatives[1].data_ptr(), derivatives[2].data_ptr())
+        return bits, derivatives
+
+
+def fused_laplace(dtype: torch.dtype) -> FusedLaplace | None:
+    """The Laplace-rate kernel, or None where the PyTorch path must run."""
+    lib = library() if dtype == torch.float32 else None
+    return None if lib is None else FusedLaplace(lib)
