@@ -41,7 +41,7 @@ MAX_DEPTH = 8
 MAX_CONV_CHANNELS = 4
 LANES = 8  # partial sums per parameter gradient
 
-_P, _I64 = ctypes.c_void_p, ctypes.c_int64
+_P, _INT, _I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
 
 
 def _cpu_signature() -> bytes:
@@ -100,13 +100,11 @@ def library() -> ctypes.CDLL | None:
         warnings.warn(f"c3codec: could not build the fused kernels ({str(detail).strip()[:200]}); "
                       "fitting uses slower PyTorch code", stacklevel=2)
         return None
-    _F = ctypes.c_int
-    lib.c3_residual_forward.argtypes = [_F, _F, _F, _P, _P, _P, _F, _P, _P, _P]
-    lib.c3_residual_backward.argtypes = [_F, _F, _F, _P, _P, _P, _P, _P, _P, _P, _P]
-    _R = ctypes.c_float
-    lib.c3_laplace_bits.argtypes = [_I64, _P, _P, _P, _R, _R, _R, _R, _R, _P, _P, _P, _P]
-    lib.c3_mlp_forward.argtypes = [ctypes.c_int, _P, _P, _P, _I64, _P, _I64, _I64]
-    lib.c3_mlp_backward.argtypes = [ctypes.c_int, _P, _P, _P, _I64, _P, _I64, _P, _I64, _P, _I64]
+    lib.c3_mlp_forward.argtypes = [_INT, _P, _P, _P, _I64, _P, _I64, _I64]
+    lib.c3_mlp_backward.argtypes = [_INT, _P, _P, _P, _I64, _P, _I64, _P, _I64, _P, _I64]
+    lib.c3_residual_forward.argtypes = [_INT, _INT, _INT, _P, _P, _P, _INT, _P, _P, _P]
+    lib.c3_residual_backward.argtypes = [_INT, _INT, _INT, _P, _P, _P, _P, _P, _P, _P, _P]
+    lib.c3_laplace_bits.argtypes = [_I64, _P, _P, _P, *[ctypes.c_float] * 5, _P, _P, _P, _P]
     return lib
 
 
