@@ -68,20 +68,25 @@ static inline float exp_nonpositive(float x) {
 #define SQRT_HALF 0.70710678118654752f
 #define INV_SQRT_2PI 0.39894228040143268f
 
+/* Phi(x), the standard normal CDF: GELU(x) = x Phi(x). */
+static inline float normal_cdf(float x) { return 0.5f * (1.0f + erf_fast(x * SQRT_HALF)); }
+
+/* GELU'(x) = Phi(x) + x phi(x), given cdf = Phi(x). */
+static inline float gelu_derivative(float x, float cdf) {
+    return cdf + x * INV_SQRT_2PI * exp_nonpositive(-0.5f * x * x);
+}
+
 /* out = GELU(pre) = pre * Phi(pre), keeping Phi(pre) in cdf for the backward pass. */
 static void gelu(const float *pre, float *out, float *cdf, int rows) {
     for (int k = 0; k < rows * BLOCK; k++) {
-        cdf[k] = 0.5f * (1.0f + erf_fast(pre[k] * SQRT_HALF));
+        cdf[k] = normal_cdf(pre[k]);
         out[k] = pre[k] * cdf[k];
     }
 }
 
-/* g *= GELU'(pre) = Phi(pre) + pre * phi(pre). */
+/* g *= GELU'(pre). */
 static void gelu_backward(const float *pre, const float *cdf, float *g, int rows) {
-    for (int k = 0; k < rows * BLOCK; k++) {
-        const float x = pre[k];
-        g[k] *= cdf[k] + x * INV_SQRT_2PI * exp_nonpositive(-0.5f * x * x);
-    }
+    for (int k = 0; k < rows * BLOCK; k++) g[k] *= gelu_derivative(pre[k], cdf[k]);
 }
 
 typedef float v8 __attribute__((vector_size(LANES * sizeof(float))));
@@ -349,7 +354,7 @@ int c3_residual_forward(int C, int H, int W, const float *x, const float *w, con
             taps3(p, W, 3 * C, rows, (const float (*)[3])coef);
             if (apply_gelu) {
                 float *q = out + ((int64_t)o * H + h) * W;
-                for (int j = 0; j < W; j++) q[j] = p[j] * 0.5f * (1.0f + erf_fast(p[j] * SQRT_HALF));
+                for (int j = 0; j < W; j++) q[j] = p[j] * normal_cdf(p[j]);
             }
         }
     return 0;
@@ -399,8 +404,7 @@ int c3_residual_backward(int C, int H, int W, const float *x, const float *w, co
     if (pre) {
         for (int64_t k = 0; k < C * plane; k++) {
             const float v = pre[k];
-            gx[k] = gout[k] * (0.5f * (1.0f + erf_fast(v * SQRT_HALF))
-                               + v * INV_SQRT_2PI * exp_nonpositive(-0.5f * v * v));
+            gx[k] = gout[k] * gelu_derivative(v, normal_cdf(v));
         }
     } else {
         memcpy(gx, gout, (size_t)(C * plane) * sizeof(float));
