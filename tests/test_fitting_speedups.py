@@ -149,6 +149,68 @@ def test_fused_laplace_rate_is_as_accurate_as_pytorch():
         assert (a.double() - b).abs().max() <= 1.5 * (c.double() - b).abs().max() + 1e-7 * b.abs().max()
     assert fused.fused_laplace(torch.float64) is None
 
+@needs_kernel
+@pytest.mark.parametrize("context, widths", [(7, (12, 12)), (3, (5,)), (9, (18, 18, 7))])
+def test_fused_grid_rates_match_pytorch(monkeypatch, context, widths):
+    """The fused rate kernel (contexts, ARM, Laplace rate and all gradients in one pass) against
+    the separate PyTorch steps in float64: as accurate as those steps in float32, on grids with
+    partial blocks and several bands of rows; bit-identical for 1 and 3 threads."""
+    from c3codec.config import EntropyConfig
+    from c3codec.model import entropy
+
+    monkeypatch.setattr(entropy, "BAND_POSITIONS", 700)  # several bands per grid
+    config, step = EntropyConfig(widths=widths, context=context), 0.4
+    torch.manual_seed(0)
+    model = entropy.EntropyModel(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.3)
+    shapes = [(37, 150), (9, 64), (1, 1), (3, 5)]
+    bins = [torch.round(4 * torch.randn(shape)) for shape in shapes]
+    grad = torch.tensor([0.5, 1.0, 2.0, -1.0])
+
+    def separate(dtype):
+        net = entropy.EntropyModel(config).to(dtype)
+        net.load_state_dict(model.state_dict())
+        leaves = [b.to(dtype).requires_grad_() for b in bins]
+        contexts = entropy.grid_contexts([b * step for b in leaves], config)
+        per_position = entropy.latent_bits(torch.cat([b.reshape(-1) for b in leaves]), net(contexts), config, step)
+        totals = torch.stack([part.sum() for part in per_position.split([b.numel() for b in leaves])])
+        return [totals.detach(), *torch.autograd.grad(totals, [*leaves, *net.parameters()], grad.to(dtype))]
+
+    def fused_kernel(threads):
+        original = torch.get_num_threads()
+        try:
+            torch.set_num_threads(threads)
+            model.zero_grad()
+            leaves = [b.clone().requires_grad_() for b in bins]
+            totals = entropy.grid_rates(leaves, model, step)
+            assert totals is not None
+            return [totals.detach(), *torch.autograd.grad(totals, [*leaves, *model.parameters()], grad)]
+        finally:
+            torch.set_num_threads(original)
+
+    want, pytorch32, got = separate(torch.float64), separate(torch.float32), fused_kernel(1)
+    for a, b, c in zip(got, want, pytorch32):
+        assert torch.isfinite(a).all()
+        assert (a.double() - b).abs().max() <= 1.5 * (c.double() - b).abs().max() + 1e-6 * b.abs().max()
+    for a, b in zip(got, fused_kernel(3)):
+        assert torch.equal(a, b)
+    with torch.no_grad():
+        assert torch.equal(entropy.grid_rates(bins, model, step), got[0])
+
+
+def test_fused_grid_rates_decline_what_they_cannot_run():
+    from c3codec.config import EntropyConfig
+    from c3codec.model import entropy
+
+    bins = [torch.zeros(4, 4)]
+    assert entropy.grid_rates(bins, entropy.EntropyModel(EntropyConfig(use_prev_grid=True)), 0.4) is None
+    assert entropy.grid_rates([b.double() for b in bins], entropy.EntropyModel(EntropyConfig()).double(), 0.4) is None
+    assert fused.fused_rate((24, fused.MAX_WIDTH + 1, 2), 7, torch.float32) is None
+    assert fused.fused_rate((23, 12, 2), 7, torch.float32) is None  # not the context's inputs
+
+
 def _fitting_problem():
     """A model with random latents and networks (not C3's zero start: every path carries
     gradient) on an image big enough for the chunked MLPs (> CHUNK positions)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from collections.abc import Hashable, Iterator
+import threading
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
@@ -59,3 +60,19 @@ def thread_pool(name: str, workers: int, owner: Hashable = None) -> ThreadPoolEx
 @lru_cache(maxsize=16)
 def _thread_pool(name: str, workers: int, owner: Hashable, pid: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix=f"c3-{name}")
+
+
+def split_over_threads(work: Callable[[range], object], num_chunks: int) -> list:
+    """``work(chunk_indices)`` for each of up to ``torch.get_num_threads()`` fixed sets of chunks
+    (chunk ``k`` goes to set ``k % threads``), on worker threads; the results in set order.
+
+    ``work`` must only call the fused kernels, which release the GIL: the workers run no
+    PyTorch operators, whose thread count is process-wide and not theirs to change."""
+    threads = min(torch.get_num_threads(), num_chunks)
+    if threads <= 1:
+        return [work(range(num_chunks))]
+    sets = [range(k, num_chunks, threads) for k in range(threads)]
+    # one pool per calling thread: fitting runs two branches at once from two threads (see
+    # ``fitting.fit.loss_and_gradients``) and their chunks must not queue behind each other
+    # (a single pool whose idle workers take either's chunks was measured slower)
+    return list(thread_pool("chunks", threads, threading.get_ident()).map(work, sets))

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from ..config import ArchitectureConfig
-from .entropy import EntropyModel, grid_contexts, latent_bits
+from .entropy import EntropyModel, grid_contexts, grid_rates, latent_bits
 from .latents import LatentGrids, upsample_all
 from .synthesis import Synthesis
 
@@ -52,6 +52,9 @@ class C3Model(nn.Module):
         out over cores."""
         step = self.config.latents.step
         chosen = list(range(len(bins))) if grids is None else list(grids)
+        fused = grid_rates([bins[k] for k in chosen], self.entropy, step)
+        if fused is not None:
+            return fused.sum(), list(fused.unbind())
         read = set(chosen) | ({k - 1 for k in chosen if k > 0} if self.config.entropy.use_prev_grid else set())
         real = [b * step if k in read else b for k, b in enumerate(bins)]  # grids not read stay unscaled
         contexts = grid_contexts(real, self.config.entropy, chosen)  # (inputs, their latents)

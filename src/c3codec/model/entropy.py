@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 from ..config import EntropyConfig
 from .exact import IntLayer, mlp_fixed
-from .fused import FusedLaplace, fused_laplace
+from ..runtime import split_over_threads
+from .fused import FusedLaplace, FusedRate, fused_laplace, fused_rate
 from .latents import downsample2
 from .mlp import mlp_channels_first
 
@@ -161,6 +162,85 @@ class _FusedLaplaceBits(torch.autograd.Function):
         (derivatives,) = ctx.saved_tensors
         scaled = derivatives * grad
         return scaled[0], scaled[1:], None, None, None
+
+
+BAND_POSITIONS = 16384
+"""Latents per band of rows of the fused rate kernel (as ``mlp.CHUNK``). Bands are the unit of
+work shared out over threads, and fixed by the grid's size alone, so the result does not
+depend on the thread count."""
+
+
+def grid_rates(bins: list[torch.Tensor], model: EntropyModel, step: float) -> torch.Tensor | None:
+    """Estimated bits of each grid of latents ((H, W) each, bin units) under the ARM, as a
+    tensor of one total per grid, through the fused rate kernel (:mod:`.fused`): contexts,
+    MLP, Laplace rate and every gradient in one pass over each grid, computed with the forward
+    pass (fitting always takes them). None where the kernel cannot run (another device, float64,
+    the previous-grid context, networks beyond its limits): then the separate steps must.
+
+    Same value as gathering the contexts and summing :func:`latent_bits`, up to float32
+    rounding."""
+    config = model.config
+    if config.use_prev_grid or not bins or bins[0].device.type != "cpu":
+        return None
+    weights = [layer.weight for layer in model.layers]
+    widths = (weights[0].shape[1], *(w.shape[0] for w in weights))
+    kernel = fused_rate(widths, config.context, bins[0].dtype)
+    if kernel is None:
+        return None
+    biases = [layer.bias for layer in model.layers]
+    laplace = (step, config.log_scale_shift, -2.0 * config.log_scale_max, -2.0 * config.log_scale_min,
+               math.log2(MIN_PROBABILITY))
+    need_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (*bins, *weights, *biases))
+    return _FusedGridRates.apply(kernel, laplace, need_grad, len(bins), *bins, *weights, *biases)
+
+
+def _bands(height: int, width: int) -> list[range]:
+    """Row ranges of about ``BAND_POSITIONS`` latents each covering a (height, width) grid."""
+    rows = max(1, -(-BAND_POSITIONS // width))
+    return [range(r, min(r + rows, height)) for r in range(0, height, rows)]
+
+
+class _FusedGridRates(torch.autograd.Function):
+    """:func:`grid_rates`: the forward pass also computes the gradients of each grid's bits,
+    which the backward pass scales by the incoming gradient of that grid's total."""
+
+    @staticmethod
+    def forward(ctx, kernel: FusedRate, laplace: tuple[float, ...], need_grad: bool,  # type: ignore[override]
+                num_grids: int, *tensors: torch.Tensor) -> torch.Tensor:
+        bins = [b.detach().contiguous() for b in tensors[:num_grids]]
+        params = tensors[num_grids:]
+        depth = len(params) // 2
+        packed = kernel.mlp.pack(params[:depth], params[depth:])
+        half, step = kernel.context // 2, laplace[0]
+        padded = [F.pad(b * step, (half, half, half, 0)) for b in bins]
+        grad_bins = [torch.empty_like(b) if need_grad else None for b in bins]
+        tasks = [(k, rows) for k, b in enumerate(bins) for rows in _bands(*b.shape)]
+
+        def work(indices: range) -> list[tuple[int, tuple]]:
+            return [(t, kernel.band(packed, padded[tasks[t][0]], bins[tasks[t][0]], tasks[t][1], laplace,
+                                    grad_bins[tasks[t][0]])) for t in indices]
+
+        results = dict(item for part in split_over_threads(work, len(tasks)) for item in part)
+        totals = [0.0] * num_grids
+        lanes: list[list[torch.Tensor]] = [[] for _ in bins]
+        grad_padded = [torch.zeros_like(p) if need_grad else None for p in padded]
+        for t, (k, rows) in enumerate(tasks):  # in a fixed order, whatever the threads
+            bits, band_grad, band_lanes = results[t]
+            totals[k] += bits
+            if need_grad:
+                grad_padded[k][rows.start: rows.stop + half] += band_grad
+                lanes[k].append(band_lanes)
+        if need_grad:
+            ctx.grad_bins = [g + step * p[half:, half: p.shape[1] - half] for g, p in zip(grad_bins, grad_padded)]
+            ctx.lanes = [torch.stack(grid_lanes).sum(0) for grid_lanes in lanes]
+            ctx.kernel = kernel
+        return torch.tensor(totals, dtype=bins[0].dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        lanes = sum(g * grid_lanes for g, grid_lanes in zip(grad, ctx.lanes))
+        grad_w, grad_b = ctx.kernel.mlp.gradients(lanes)
+        return (None, None, None, None, *(g * grid for g, grid in zip(grad, ctx.grad_bins)), *grad_w, *grad_b)
 
 
 def laplace_bits(x: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

@@ -500,44 +500,145 @@ static inline float one_minus_exp_neg(float z) {
 #define LOG_HALF (-0.69314718055994531f)
 #define INV_LN2 1.44269504088896341f
 
-/* bits[k] = -log2 P(x[k]) under Laplace(mu, scale) with mu = mu_raw[k] / step (bin units) and
- * scale = exp(-0.5 clamp(scale_raw[k] + shift, lo, hi)) / step; P is floored at 2^min_log2.
- * Also the derivatives of bits[k] by x[k], mu_raw[k] and scale_raw[k]. No array may overlap
- * another (restrict: too many pointers for the compiler's run-time overlap checks). */
+/* Constants of the Laplace rate: see entropy.log_scale_from_raw and MIN_PROBABILITY. */
+typedef struct {
+    float step, shift, lo, hi, log_min;
+} LaplaceConfig;
+
+/* *bits = -log2 P(x) under Laplace(mu, scale) with mu = mu_raw / step (bin units) and
+ * scale = exp(-0.5 clamp(scale_raw + shift, lo, hi)) / step; P is floored at exp(log_min).
+ * Also the derivatives of the bits by x, mu_raw and scale_raw. Inlined into loops that the
+ * compiler vectorises: no branches (lanes whose value is not selected may hold NaN). */
+static inline __attribute__((always_inline)) void laplace_point(
+    const LaplaceConfig *c, float x, float mu_raw, float scale_raw, float *bits, float *d_x,
+    float *d_mu, float *d_scale) {
+    const float step = c->step;
+    const float v_raw = scale_raw + c->shift;
+    const float v = clampf(v_raw, c->lo, c->hi);
+    const float half_v = 0.5f * v; /* -log(scale) in real units */
+    const float e = exp_nonpositive(half_v <= 0.0f ? half_v : -half_v);
+    const float inv_b = step * (half_v <= 0.0f ? e : 1.0f / e);
+    const float diff = x - mu_raw / step;
+    const float d = diff < 0.0f ? -diff : diff;
+    const float sign = diff > 0.0f ? 1.0f : (diff < 0.0f ? -1.0f : 0.0f);
+    /* tail: both bin edges on one side of mu */
+    const float a = one_minus_exp_neg(inv_b);
+    const float tail_log_p = LOG_HALF - (d - 0.5f) * inv_b + log_positive(a);
+    const float tail_by_inv_b = -(d - 0.5f) + exp_nonpositive(-inv_b) / a;
+    /* central bin: mu inside it */
+    const float e1 = exp_nonpositive(-(0.5f + d) * inv_b);
+    const float e2 = exp_nonpositive(-(d < 0.5f ? 0.5f - d : 0.0f) * inv_b);
+    const float q = -0.5f * (e1 + e2), p = 1.0f + q;
+    const float centre_log_p = log1p_nonpositive(q);
+    const float centre_by_d = 0.5f * inv_b * (e1 - e2) / p;
+    const float centre_by_inv_b = 0.5f * ((0.5f + d) * e1 + (0.5f - d) * e2) / p;
+    const int tail = d >= 0.5f;
+    float log_p = tail ? tail_log_p : centre_log_p;
+    const int floored = log_p < c->log_min; /* floored probability: no gradient */
+    log_p = floored ? c->log_min : log_p;
+    const float by_d = floored ? 0.0f : (tail ? -inv_b : centre_by_d);
+    const float by_inv_b = floored ? 0.0f : (tail ? tail_by_inv_b : centre_by_inv_b);
+    *bits = -log_p * INV_LN2;
+    *d_x = -INV_LN2 * by_d * sign;
+    *d_mu = INV_LN2 * by_d * sign / step;
+    *d_scale = (v_raw >= c->lo && v_raw <= c->hi) ? -INV_LN2 * by_inv_b * 0.5f * inv_b : 0.0f;
+}
+
+/* bits[k] and its derivatives d_x[k], d_mu[k], d_scale[k] (see laplace_point) for k < n, with
+ * P floored at 2^min_log2. No array may overlap another (restrict: too many pointers for the
+ * compiler's run-time overlap checks). */
 void c3_laplace_bits(int64_t n, const float *restrict x, const float *restrict mu_raw,
                      const float *restrict scale_raw, float step, float shift, float lo, float hi,
                      float min_log2, float *restrict bits, float *restrict d_x, float *restrict d_mu,
                      float *restrict d_scale) {
-    const float log_min = min_log2 / INV_LN2;
-    for (int64_t k = 0; k < n; k++) {
-        const float v_raw = scale_raw[k] + shift;
-        const float v = clampf(v_raw, lo, hi);
-        const float half_v = 0.5f * v; /* -log(scale) in real units */
-        const float e = exp_nonpositive(half_v <= 0.0f ? half_v : -half_v);
-        const float inv_b = step * (half_v <= 0.0f ? e : 1.0f / e);
-        const float diff = x[k] - mu_raw[k] / step;
-        const float d = diff < 0.0f ? -diff : diff;
-        const float sign = diff > 0.0f ? 1.0f : (diff < 0.0f ? -1.0f : 0.0f);
-        /* tail: both bin edges on one side of mu */
-        const float a = one_minus_exp_neg(inv_b);
-        const float tail_log_p = LOG_HALF - (d - 0.5f) * inv_b + log_positive(a);
-        const float tail_by_inv_b = -(d - 0.5f) + exp_nonpositive(-inv_b) / a;
-        /* central bin: mu inside it */
-        const float e1 = exp_nonpositive(-(0.5f + d) * inv_b);
-        const float e2 = exp_nonpositive(-(d < 0.5f ? 0.5f - d : 0.0f) * inv_b);
-        const float q = -0.5f * (e1 + e2), p = 1.0f + q;
-        const float centre_log_p = log1p_nonpositive(q);
-        const float centre_by_d = 0.5f * inv_b * (e1 - e2) / p;
-        const float centre_by_inv_b = 0.5f * ((0.5f + d) * e1 + (0.5f - d) * e2) / p;
-        const int tail = d >= 0.5f;
-        float log_p = tail ? tail_log_p : centre_log_p;
-        const int floored = log_p < log_min; /* floored probability: no gradient */
-        log_p = floored ? log_min : log_p;
-        const float by_d = floored ? 0.0f : (tail ? -inv_b : centre_by_d);
-        const float by_inv_b = floored ? 0.0f : (tail ? tail_by_inv_b : centre_by_inv_b);
-        bits[k] = -log_p * INV_LN2;
-        d_x[k] = -INV_LN2 * by_d * sign;
-        d_mu[k] = INV_LN2 * by_d * sign / step;
-        d_scale[k] = (v_raw >= lo && v_raw <= hi) ? -INV_LN2 * by_inv_b * 0.5f * inv_b : 0.0f;
+    const LaplaceConfig c = {step, shift, lo, hi, min_log2 / INV_LN2};
+    for (int64_t k = 0; k < n; k++)
+        laplace_point(&c, x[k], mu_raw[k], scale_raw[k], bits + k, d_x + k, d_mu + k, d_scale + k);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The rate of a grid of latents under the ARM, with all its gradients, in one pass: gather the
+ * causal context of a block of positions from the grid, run the MLP forward, take the Laplace
+ * bits and their derivatives, back-propagate them through the MLP at once (no recomputed
+ * forward pass, as the separate MLP kernel must do) and scatter the context gradients back onto
+ * the grid. No context or activation array ever goes to memory.
+ *
+ * Work is split into bands of rows [row0, row1): each band writes its own gradient buffers, so
+ * bands can run on different threads and the caller adds them up in a fixed order.
+ */
+
+/* Rate of rows [row0, row1) of a (H, W) grid of latents. xp: the grid in real units (bins times
+ * step) with `half = context / 2` zero rows above and zero columns on each side: (H + half) x
+ * (W + 2 half). bins: the grid in bin units (H x W). widths[0] must be the number of causal
+ * neighbours, (context^2 - 1) / 2, in the order of entropy.causal_offsets; widths[depth] 2.
+ * Adds the band's bits to *bits (float64, in raster order). Unless grad_xp is NULL, also
+ * writes the bits' derivatives by the band's bins into grad_bins (rows row0..row1 of H x W),
+ * adds those by xp's rows row0 .. row1 + half - 1 to grad_xp ((row1 - row0 + half) x
+ * (W + 2 half)) and the parameter gradients to lanes (as c3_mlp_backward). Returns 0, 1 for an
+ * unsupported shape or 2 without memory. */
+int c3_arm_rate(int depth, const int *widths, const float *params, int context, int H, int W,
+                const float *xp, const float *bins, int row0, int row1, float step, float shift,
+                float lo, float hi, float min_log2, double *bits, float *grad_xp, float *grad_bins,
+                float *lanes) {
+    const int half = context / 2, taps = (context * context - 1) / 2;
+    if (context < 1 || context % 2 == 0 || widths[0] != taps || widths[depth] != 2 || row0 < 0 ||
+        row1 > H || row0 > row1 || W < 1)
+        return 1;
+    int di[MAX_WIDTH], dj[MAX_WIDTH];
+    for (int t = 0; t < taps; t++) { /* entropy.causal_offsets */
+        di[t] = t < half * context ? t / context - half : 0;
+        dj[t] = t < half * context ? t % context - half : t - half * context - half;
     }
+    Net net;
+    float *scratch = malloc((scratch_floats() + 2 * MAX_WIDTH * BLOCK) * sizeof(float));
+    if (!scratch) return 2;
+    if (setup(&net, depth, widths, params, scratch)) { free(scratch); return 1; }
+    float *g = scratch + scratch_floats(), *g_prev = g + MAX_WIDTH * BLOCK;
+    float *w_lanes[MAX_DEPTH], *b_lanes[MAX_DEPTH];
+    for (int l = 0; grad_xp && l < depth; l++) {
+        w_lanes[l] = lanes;
+        lanes += widths[l + 1] * widths[l] * LANES;
+        b_lanes[l] = lanes;
+        lanes += widths[l + 1] * LANES;
+    }
+    const LaplaceConfig c = {step, shift, lo, hi, min_log2 / INV_LN2};
+    const int64_t wp = W + 2 * half;
+    float x[BLOCK], block_bits[BLOCK], d_x[BLOCK];
+    double total = 0.0;
+    for (int i = row0; i < row1; i++)
+        for (int j0 = 0; j0 < W; j0 += BLOCK) {
+            const int count = W - j0 < BLOCK ? W - j0 : BLOCK;
+            for (int t = 0; t < taps; t++) {
+                float *dst = net.act[0] + t * BLOCK;
+                memcpy(dst, xp + (int64_t)(i + half + di[t]) * wp + j0 + half + dj[t], count * sizeof(float));
+                memset(dst + count, 0, (BLOCK - count) * sizeof(float));
+            }
+            forward_block(&net);
+            const float *mu = net.act[depth], *scale = mu + BLOCK;
+            float *g_mu = g, *g_scale = g + BLOCK;
+            memcpy(x, bins + (int64_t)i * W + j0, count * sizeof(float));
+            memset(x + count, 0, (BLOCK - count) * sizeof(float));
+            for (int p = 0; p < BLOCK; p++)
+                laplace_point(&c, x[p], mu[p], scale[p], block_bits + p, d_x + p, g_mu + p, g_scale + p);
+            memset(g_mu + count, 0, (BLOCK - count) * sizeof(float)); /* padding adds no gradient */
+            memset(g_scale + count, 0, (BLOCK - count) * sizeof(float));
+            for (int p = 0; p < count; p++) total += block_bits[p];
+            if (!grad_xp) continue;
+            memcpy(grad_bins + (int64_t)i * W + j0, d_x, count * sizeof(float));
+            float *gb = g, *gp = g_prev;
+            for (int l = depth - 1; l >= 0; l--) {
+                accumulate_gradients(widths[l], widths[l + 1], gb, net.act[l], w_lanes[l], b_lanes[l]);
+                dense_transposed(net.w[l], widths[l], widths[l + 1], gb, gp);
+                if (l > 0) gelu_backward(net.pre[l], net.cdf[l], gp, widths[l]);
+                float *t = gb; gb = gp; gp = t;
+            }
+            for (int t = 0; t < taps; t++) {
+                float *dst = grad_xp + (int64_t)(i - row0 + half + di[t]) * wp + j0 + half + dj[t];
+                const float *src = gb + t * BLOCK;
+                for (int p = 0; p < count; p++) dst[p] += src[p];
+            }
+        }
+    *bits += total;
+    free(scratch);
+    return 0;
 }

@@ -105,6 +105,8 @@ def library() -> ctypes.CDLL | None:
     lib.c3_residual_forward.argtypes = [_INT, _INT, _INT, _P, _P, _P, _INT, _P, _P, _P]
     lib.c3_residual_backward.argtypes = [_INT, _INT, _INT, _P, _P, _P, _P, _P, _P, _P, _P]
     lib.c3_laplace_bits.argtypes = [_I64, _P, _P, _P, *[ctypes.c_float] * 5, _P, _P, _P, _P]
+    lib.c3_arm_rate.argtypes = [_INT, _P, _P, *[_INT] * 3, _P, _P, _INT, _INT, *[ctypes.c_float] * 5,
+                                _P, _P, _P, _P]
     return lib
 
 
@@ -239,6 +241,49 @@ class FusedLaplace:
                                  lo, hi, min_log2, bits.data_ptr(), derivatives[0].data_ptr(),
                                  derivatives[1].data_ptr(), derivatives[2].data_ptr())
         return bits, derivatives
+
+
+class FusedRate:
+    """The kernel for the rate of whole grids under the ARM (context gather, MLP, Laplace bits)
+    with all its gradients, one band of rows at a time."""
+
+    def __init__(self, lib: ctypes.CDLL, widths: tuple[int, ...], context: int):
+        self.mlp = FusedMLP(lib, widths)
+        self.context = context
+
+    def band(self, params: torch.Tensor, padded: torch.Tensor, bins: torch.Tensor, rows: range,
+             laplace: tuple[float, ...], grad_bins: torch.Tensor | None
+             ) -> tuple[float, torch.Tensor | None, torch.Tensor | None]:
+        """Bits of rows ``rows`` of ``bins`` ((H, W), bin units) given ``padded``: the grid in
+        real units with ``context // 2`` zero rows above and columns each side. ``laplace``:
+        step, shift, lo, hi, min_log2 (see ``FusedLaplace.bits``). With ``grad_bins`` also
+        writes the bits' derivatives by these rows' bins into it, and returns those by the rows
+        ``rows.start .. rows.stop + context // 2`` of ``padded`` and the parameter gradient
+        lanes (see ``FusedMLP.gradients``)."""
+        half = self.context // 2
+        bits = ctypes.c_double(0.0)
+        grad_padded = lanes = None
+        if grad_bins is not None:
+            grad_padded = padded.new_zeros(len(rows) + half, padded.shape[1])
+            lanes = self.mlp.new_lanes()
+        code = self.mlp.lib.c3_arm_rate(
+            self.mlp.depth, self.mlp._widths, params.data_ptr(), self.context, *bins.shape,
+            padded.data_ptr(), bins.data_ptr(), rows.start, rows.stop, *laplace, ctypes.byref(bits),
+            *(None if t is None else t.data_ptr() for t in (grad_padded, grad_bins, lanes)))
+        if code:
+            raise RuntimeError(f"fused ARM rate failed (code {code})")
+        return bits.value, grad_padded, lanes
+
+
+def fused_rate(widths: tuple[int, ...], context: int, dtype: torch.dtype) -> FusedRate | None:
+    """The ARM-rate kernel for these MLP widths and causal context, or None where the separate
+    steps (context gather, MLP, Laplace rate) must run."""
+    taps = (context * context - 1) // 2
+    if (dtype != torch.float32 or len(widths) - 1 > MAX_DEPTH or max(widths) > MAX_WIDTH
+            or widths[0] != taps or widths[-1] != 2):
+        return None
+    lib = library()
+    return None if lib is None else FusedRate(lib, tuple(widths), context)
 
 
 def fused_laplace(dtype: torch.dtype) -> FusedLaplace | None:

@@ -14,13 +14,11 @@ threaded operators. On other devices the plain layer-by-layer form is used.
 
 from __future__ import annotations
 
-import threading
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..runtime import thread_pool
+from ..runtime import split_over_threads
 from .fused import fused_mlp
 
 CHUNK = 16384
@@ -53,21 +51,6 @@ def _hidden_layers(weights, biases, x: torch.Tensor) -> tuple[list[torch.Tensor]
     return pre, inputs
 
 
-def _in_threads(work, num_chunks: int) -> list:
-    """Run ``work(chunk_indices)`` for each of up to ``torch.get_num_threads()`` fixed chunk sets.
-
-    ``work`` must only call the fused kernel: the workers run no PyTorch operators, whose
-    thread count is process-wide and not theirs to change."""
-    threads = min(torch.get_num_threads(), num_chunks)
-    if threads <= 1:
-        return [work(range(num_chunks))]
-    sets = [range(k, num_chunks, threads) for k in range(threads)]
-    # one pool per calling thread: fitting runs two networks at once from two threads (see
-    # ``fitting.fit.loss_and_gradients``) and their chunks must not queue behind each other
-    # (a single pool whose idle workers take either's chunks was measured slower)
-    return list(thread_pool("mlp", threads, threading.get_ident()).map(work, sets))
-
-
 def _widths(weights) -> tuple[int, ...]:
     return (weights[0].shape[1], *(w.shape[0] for w in weights))
 
@@ -97,7 +80,7 @@ class _ChunkedMLP(torch.autograd.Function):
         if kernel is None:
             work(range(len(starts)))
         else:
-            _in_threads(work, len(starts))
+            split_over_threads(work, len(starts))
         ctx.depth = depth
         ctx.kernel, ctx.packed = kernel, packed
         ctx.save_for_backward(x, *params)
@@ -139,7 +122,7 @@ class _ChunkedMLP(torch.autograd.Function):
                     torch.mm(weights[0].T, g, out=grad_x[:, s:s + CHUNK])
             return grad_w, grad_b
 
-        parts = [work(range(len(starts)))] if kernel is None else _in_threads(fused_work, len(starts))
+        parts = [work(range(len(starts)))] if kernel is None else split_over_threads(fused_work, len(starts))
         grad_w = [torch.stack([p[0][i] for p in parts]).sum(0) for i in range(depth)]
         grad_b = [torch.stack([p[1][i] for p in parts]).sum(0) for i in range(depth)]
         return (grad_x, None, *grad_w, *grad_b)
