@@ -211,6 +211,38 @@ def test_fused_grid_rates_decline_what_they_cannot_run():
     assert fused.fused_rate((23, 12, 2), 7, torch.float32) is None  # not the context's inputs
 
 
+@needs_kernel
+@pytest.mark.parametrize("temperature, a", [(0.3, 2.0), (0.2, 1.5), (0.1, 1.0)])
+def test_fused_softround_noise_is_as_accurate_as_pytorch(temperature, a):
+    """C3's stage-1 quantisation through the kernel, against float64 PyTorch with the same
+    uniform draws: values and gradients no worse than PyTorch's float32, also on the rounding
+    edges and on integers; the same draws from the generator as the PyTorch path."""
+    from c3codec.fitting import quantize as q
+
+    torch.manual_seed(0)
+    x = 5 * torch.randn(50000)
+    x[:500] = torch.round(x[:500]) + 0.5
+    x[500:1000] = torch.round(x[500:1000])
+    grad = torch.rand(x.shape)
+
+    def run(dtype, kernel):
+        leaf = x.to(dtype).requires_grad_()
+        generator = torch.Generator().manual_seed(5)
+        if kernel:
+            assert fused.fused_quantizer(leaf) is not None
+            y = q.quantize(leaf, "softround_noise", temperature=temperature, kumaraswamy_a=a, generator=generator)
+        else:
+            noise = q.kumaraswamy_noise(x.shape, a, generator, x.device).to(dtype)
+            y = q.soft_round_inverse(q.soft_round(leaf, temperature) + noise - 0.5, temperature) + 0.5
+        return [y.detach(), *torch.autograd.grad(y, leaf, grad.to(dtype))]
+
+    want, pytorch32, got = run(torch.float64, False), run(torch.float32, False), run(torch.float32, True)
+    for a_, b_, c_ in zip(got, want, pytorch32):
+        assert torch.isfinite(a_).all()
+        assert (a_.double() - b_).abs().max() <= 1.5 * (c_.double() - b_).abs().max() + 1e-6 * b_.abs().max()
+    assert fused.fused_quantizer(x.double()) is None
+
+
 def _fitting_problem():
     """A model with random latents and networks (not C3's zero start: every path carries
     gradient) on an image big enough for the chunked MLPs (> CHUNK positions)."""

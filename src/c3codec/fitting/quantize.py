@@ -11,6 +11,8 @@ from typing import Literal
 
 import torch
 
+from ..model.fused import FusedQuantizer, fused_quantizer
+
 QuantMode = Literal["softround_noise", "uniform_noise", "softround_ste", "ste", "epsilon_ste", "round"]
 
 
@@ -30,11 +32,32 @@ def soft_round_inverse(y: torch.Tensor, temperature: float) -> torch.Tensor:
 def kumaraswamy_noise(shape: torch.Size, a: float, generator: torch.Generator | None,
                       device: torch.device) -> torch.Tensor:
     """Noise in [-0.5, 0.5] from the Kumaraswamy(a, b) with mode 0.5 (eq. 23); a=1 is uniform."""
-    u = torch.rand(shape, generator=generator, device=device)
+    return _kumaraswamy(torch.rand(shape, generator=generator, device=device), a)
+
+
+def _kumaraswamy(u: torch.Tensor, a: float) -> torch.Tensor:
+    """Kumaraswamy(a, b) noise minus 1/2 from uniform draws ``u``, by the inverse CDF."""
     if a == 1.0:
         return u - 0.5
     b = (2.0**a * (a - 1.0) + 1.0) / a
     return (1.0 - (1.0 - u).pow(1.0 / b)).pow(1.0 / a) - 0.5
+
+
+class _FusedSoftRoundNoise(torch.autograd.Function):
+    """``softround_noise`` through the C kernel (one pass instead of some twenty operators and
+    their backward passes), which also returns the derivative."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, u: torch.Tensor, kernel: FusedQuantizer,  # type: ignore[override]
+                temperature: float, a: float) -> torch.Tensor:
+        y, derivative = kernel.softround_noise(x, u, temperature, a)
+        ctx.save_for_backward(derivative)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (derivative,) = ctx.saved_tensors
+        return grad * derivative, None, None, None, None
 
 
 def quantize(x: torch.Tensor, mode: QuantMode, *, temperature: float = 0.3,
@@ -52,8 +75,11 @@ def quantize(x: torch.Tensor, mode: QuantMode, *, temperature: float = 0.3,
     if mode == "round":
         return torch.round(x)
     if mode == "softround_noise":
-        noise = kumaraswamy_noise(x.shape, kumaraswamy_a, generator, x.device)
-        y = soft_round(x, temperature) + noise
+        u = torch.rand(x.shape, generator=generator, device=x.device)
+        kernel = fused_quantizer(x)
+        if kernel is not None:
+            return _FusedSoftRoundNoise.apply(x, u, kernel, temperature, kumaraswamy_a)
+        y = soft_round(x, temperature) + _kumaraswamy(u, kumaraswamy_a)
         return soft_round_inverse(y - 0.5, temperature) + 0.5
     if mode == "uniform_noise":
         return x + kumaraswamy_noise(x.shape, 1.0, generator, x.device)

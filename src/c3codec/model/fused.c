@@ -1,7 +1,8 @@
 /*
  * Fused kernels for fitting on a CPU: the per-position MLPs (GELU between layers), the
- * synthesis network's residual 3x3 convolutions (forward and backward) and the Laplace rate of
- * the latents (with its derivatives).
+ * synthesis network's residual 3x3 convolutions (forward and backward), the Laplace rate of
+ * the latents (with its derivatives, also fused with the ARM into the rate of a whole grid) and
+ * C3's stage-1 quantisation of the latents.
  *
  * MLP data are channel-first: feature f of position p is x[f * ld + p]. Positions are processed in
  * blocks of BLOCK that stay in the L1 cache through every layer, so no activation ever goes to
@@ -13,6 +14,7 @@
  * Parameters are one float array, layer by layer: W_l (out x in, row-major) then b_l (out).
  * The gradient lanes have the same layout with LANES floats per parameter.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -482,8 +484,9 @@ static inline float log_positive(float x) {
     return m + y + 0.693359375f * ef;
 }
 
-/* log(1 + y) for y in (-1, 0], accurate for small |y| too (Goldberg's correction). */
-static inline float log1p_nonpositive(float y) {
+/* log(1 + y) for y > -1 (1 + y a normal float), accurate for small |y| too (Goldberg's
+ * correction). */
+static inline float log1p_accurate(float y) {
     const float u = 1.0f + y;
     return u == 1.0f ? y : log_positive(u) * (y / (u - 1.0f));
 }
@@ -529,7 +532,7 @@ static inline __attribute__((always_inline)) void laplace_point(
     const float e1 = exp_nonpositive(-(0.5f + d) * inv_b);
     const float e2 = exp_nonpositive(-(d < 0.5f ? 0.5f - d : 0.0f) * inv_b);
     const float q = -0.5f * (e1 + e2), p = 1.0f + q;
-    const float centre_log_p = log1p_nonpositive(q);
+    const float centre_log_p = log1p_accurate(q);
     const float centre_by_d = 0.5f * inv_b * (e1 - e2) / p;
     const float centre_by_inv_b = 0.5f * ((0.5f + d) * e1 + (0.5f - d) * e2) / p;
     const int tail = d >= 0.5f;
@@ -641,4 +644,46 @@ int c3_arm_rate(int depth, const int *widths, const float *params, int context, 
     *bits += total;
     free(scratch);
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * C3's stage-1 quantisation (fitting.quantize, mode softround_noise) with its derivative, in one
+ * pass instead of some twenty elementwise PyTorch operators and their backward passes.
+ */
+
+/* tanh(v) through exp: sign(v) (1 - e) / (1 + e) with e = exp(-2 |v|), 1 - e taken accurately. */
+static inline float tanh_float(float v) {
+    const float om = one_minus_exp_neg(2.0f * (v < 0.0f ? -v : v));
+    const float t = om / (2.0f - om);
+    return v < 0.0f ? -t : t;
+}
+
+/* atanh(t) for |t| < 1: sign(t) 0.5 log1p(2 |t| / (1 - |t|)). */
+static inline float atanh_float(float t) {
+    const float a = t < 0.0f ? -t : t;
+    const float r = 0.5f * log1p_accurate(2.0f * a / (1.0f - a));
+    return t < 0.0f ? -r : r;
+}
+
+/* y = r_T(s_T(x) + noise) with the noise from uniform u in [0, 1): Kumaraswamy(a, b) minus 1/2,
+ * or u - 1/2 when `uniform`; and dy[k] = dy/dx (the noise does not depend on x). s_T is the soft
+ * rounding m + tanh((x - m) / T) / k with m = floor(x) + 1/2 and k = 2 tanh(1 / (2T)); r_T is
+ * its inverse, applied to y - 1/2 and shifted back, with the tanh argument clamped to
+ * +-(1 - 1e-6) (no gradient where clamped), as in fitting.quantize. */
+void c3_softround_noise(int64_t n, const float *restrict x, const float *restrict u, float T, float k,
+                        float inv_a, float inv_b, int uniform, float *restrict y, float *restrict dy) {
+    const float edge = 1.0f - 1e-6f;
+    for (int64_t i = 0; i < n; i++) {
+        const float m = floorf(x[i]) + 0.5f;
+        const float th = tanh_float((x[i] - m) / T);
+        const float s = m + th / k;
+        const float w = 1.0f - exp_nonpositive(log_positive(1.0f - u[i]) * inv_b);
+        const float kuma = w > 0.0f ? exp_nonpositive(log_positive(w > 0.0f ? w : 1.0f) * inv_a) : 0.0f;
+        const float z = s + ((uniform ? u[i] : kuma) - 0.5f) - 0.5f;
+        const float m2 = floorf(z) + 0.5f;
+        const float t_raw = (z - m2) * k;
+        const float t = clampf(t_raw, -edge, edge);
+        y[i] = m2 + T * atanh_float(t) + 0.5f;
+        dy[i] = (t_raw >= -edge && t_raw <= edge) ? (1.0f - th * th) / (1.0f - t * t) : 0.0f;
+    }
 }

@@ -9,7 +9,9 @@ ARM (benchmarks/README.md). The synthesis network's residual 3x3 convolutions ha
 channels as the image (3), far too few for PyTorch's convolution kernels; their kernel does a
 whole layer (replicated borders, convolution, residual, GELU) in a few passes over rows. The
 rate of the latents under the ARM's Laplace, and its derivatives, take one pass instead of some
-forty elementwise PyTorch operators.
+forty elementwise PyTorch operators; fused with the ARM, the rate of a whole grid and all its
+gradients take one pass and no context array. C3's stage-1 quantisation (soft rounding with
+Kumaraswamy noise) and its derivative take one pass too.
 
 The C file is compiled once per machine into a cache folder (``$XDG_CACHE_HOME/c3codec`` or
 ``~/.cache/c3codec``) with ``-march=native``, keyed by the source, the flags and the CPU. Without
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 import platform
 import shutil
@@ -107,6 +110,7 @@ def library() -> ctypes.CDLL | None:
     lib.c3_laplace_bits.argtypes = [_I64, _P, _P, _P, *[ctypes.c_float] * 5, _P, _P, _P, _P]
     lib.c3_arm_rate.argtypes = [_INT, _P, _P, *[_INT] * 3, _P, _P, _INT, _INT, *[ctypes.c_float] * 5,
                                 _P, _P, _P, _P]
+    lib.c3_softround_noise.argtypes = [_I64, _P, _P, *[ctypes.c_float] * 4, _INT, _P, _P]
     return lib
 
 
@@ -284,6 +288,31 @@ def fused_rate(widths: tuple[int, ...], context: int, dtype: torch.dtype) -> Fus
         return None
     lib = library()
     return None if lib is None else FusedRate(lib, tuple(widths), context)
+
+
+class FusedQuantizer:
+    """The kernel for C3's stage-1 quantisation (``fitting.quantize``, ``softround_noise``)."""
+
+    def __init__(self, lib: ctypes.CDLL):
+        self.lib = lib
+
+    def softround_noise(self, x: torch.Tensor, u: torch.Tensor, temperature: float, a: float
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The quantised ``x`` given uniform draws ``u`` for the Kumaraswamy(a) noise, and its
+        derivative by ``x``."""
+        x, u = x.detach().contiguous(), u.contiguous()
+        y, derivative = torch.empty_like(x), torch.empty_like(x)
+        b = (2.0**a * (a - 1.0) + 1.0) / a
+        self.lib.c3_softround_noise(x.numel(), x.data_ptr(), u.data_ptr(), temperature,
+                                    2.0 * math.tanh(0.5 / temperature), 1.0 / a, 1.0 / b, int(a == 1.0),
+                                    y.data_ptr(), derivative.data_ptr())
+        return y, derivative
+
+
+def fused_quantizer(x: torch.Tensor) -> FusedQuantizer | None:
+    """The quantisation kernel for ``x``, or None where PyTorch must quantise it."""
+    lib = library() if x.dtype == torch.float32 and x.device.type == "cpu" else None
+    return None if lib is None else FusedQuantizer(lib)
 
 
 def fused_laplace(dtype: torch.dtype) -> FusedLaplace | None:
