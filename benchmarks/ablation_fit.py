@@ -26,6 +26,7 @@ OUT = ROOT / "benchmarks" / "results" / "ablation_fit.jsonl"
 
 FAST = {"lr": 2e-2}  # peak learning rate of the short presets, chosen by the first rows here
 B95 = {**FAST, "adam_betas": (0.9, 0.95)}  # Adam beta2 of the short presets, chosen below
+W12 = {**B95, "arch": {"width": 12}}  # the budget networks, chosen below
 
 VARIANTS: dict[str, dict[str, object]] = {
     "base": {},  # C3's settings: peak lr 1e-2, Adam betas (0.9, 0.999), gradient clip 0.1
@@ -42,7 +43,15 @@ VARIANTS: dict[str, dict[str, object]] = {
     "b95_lr3e-2": {**B95, "lr": 3e-2},
     "b95_beta1_0.8": {**B95, "adam_betas": (0.8, 0.95)},
     "b95_ctx5": {**B95, "arch": {"entropy": {"context": 5}}},  # 12 causal neighbours, not 24
-    "b95_width12": {**B95, "arch": {"width": 12}},  # both networks 12 wide instead of 18
+    "b95_width12": W12,  # both networks 12 wide instead of 18
+    "w12_t0.5": {**W12, "temperature": (0.5, 0.1)},
+    "w12_kum1.5": {**W12, "kumaraswamy": (1.5, 1.0)},
+    "w12_kum3": {**W12, "kumaraswamy": (3.0, 1.0)},
+    "w12_latlr2": {**W12, "latent_lr_scale": 2.0},
+    "w12_lr1e-2_latlr2": {**W12, "lr": 1e-2, "latent_lr_scale": 2.0},
+    "w12_c0f35a9": W12,  # the same, run on the code of c0f35a9 (fused rate and quantiser kernels)
+    "w12_latlr0.5": {**W12, "latent_lr_scale": 0.5},  # run on c0f35a9 too
+    "w12_s2lr3e-4": {**W12, "stage2_lr": 3e-4},
 }
 """FitConfig overrides of each variant on top of C3's settings (the FitConfig defaults; unknown
 fields fail loudly), plus two special
