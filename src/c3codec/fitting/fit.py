@@ -52,41 +52,39 @@ def loss_and_gradients(model: C3Model, target: torch.Tensor, lmbda: float, mode:
     MSE and bpp, detached.
 
     The distortion depends on the quantised latents only through the synthesis network, the rate
-    only through the ARM, and the rate is a sum over grids. Two branches therefore share the
-    work: the synthesis with the rate of all grids but the finest, and the rate of the finest
-    grid (3/4 of the latents; the split that balances the two best on Kodak-sized images). On a
-    CPU with two or more threads they run at the same time, each on half of the threads, from
-    their own detached copies of the quantised latents, whose gradients are then added and
-    taken back through the quantiser (quantiser and sum use all threads: measured faster). One
-    thread runs the branches one after the other: the results are the same, bit for bit.
+    only through the ARM. Two branches therefore share the work: the synthesis, and the rate
+    of all grids (with the fused rate kernel the two take about as long; before it, the rate
+    of the coarse grids went with the synthesis). On a CPU with two or more threads they run at
+    the same time, each on half of the threads, from their own detached copies of the quantised
+    latents, whose gradients are then added and taken back through the quantiser (quantiser and
+    sum use all threads: measured faster). One thread runs the branches one after the other:
+    the results are the same, bit for bit.
     """
     bins = _quantized(model, mode, quant_kwargs)
     leaves = ([b.detach().requires_grad_() for b in bins], [b.detach().requires_grad_() for b in bins])
-    coarse = range(1, len(bins))
 
-    def synthesis_branch() -> tuple[torch.Tensor, torch.Tensor]:
+    def synthesis_branch() -> torch.Tensor:
         mse = _mse(model.synthesize(leaves[0]), target)
-        bits = model.rate(leaves[0], coarse)[0] if coarse else torch.zeros((), device=target.device)
-        (mse + lmbda * _bpp(bits, target)).backward()
-        return mse.detach(), bits.detach()
+        mse.backward()
+        return mse.detach()
 
-    def finest_rate_branch() -> torch.Tensor:
-        bits = model.rate(leaves[1], [0])[0]
+    def rate_branch() -> torch.Tensor:
+        bits = model.rate(leaves[1])[0]
         (lmbda * _bpp(bits, target)).backward()
         return bits.detach()
 
     threads = torch.get_num_threads()
     if target.device.type == "cpu" and threads >= 2:
         with torch_threads(threads // 2):
-            pending = thread_pool("branch", 1).submit(finest_rate_branch)
+            pending = thread_pool("branch", 1).submit(rate_branch)
             try:
-                mse, coarse_bits = synthesis_branch()
+                mse = synthesis_branch()
             finally:
-                finest_bits = pending.result()
+                bits = pending.result()
     else:
-        (mse, coarse_bits), finest_bits = synthesis_branch(), finest_rate_branch()
+        mse, bits = synthesis_branch(), rate_branch()
     torch.autograd.backward(bins, [_grad(a) + _grad(b) for a, b in zip(*leaves)])
-    bpp = _bpp(coarse_bits + finest_bits, target)
+    bpp = _bpp(bits, target)
     return mse + lmbda * bpp, mse, bpp
 
 
