@@ -47,10 +47,7 @@ VARIANTS: dict[str, dict[str, object]] = {
     "w12_t0.5": {**W12, "temperature": (0.5, 0.1)},
     "w12_kum1.5": {**W12, "kumaraswamy": (1.5, 1.0)},
     "w12_kum3": {**W12, "kumaraswamy": (3.0, 1.0)},
-    "w12_latlr2": {**W12, "latent_lr_scale": 2.0},
-    "w12_lr1e-2_latlr2": {**W12, "lr": 1e-2, "latent_lr_scale": 2.0},
     "w12_c0f35a9": W12,  # the same, run on the code of c0f35a9 (fused rate and quantiser kernels)
-    "w12_latlr0.5": {**W12, "latent_lr_scale": 0.5},  # run on c0f35a9 too
     "w12_s2lr3e-4": {**W12, "stage2_lr": 3e-4},
 }
 """FitConfig overrides of each variant on top of C3's settings (the FitConfig defaults; unknown
@@ -58,7 +55,9 @@ fields fail loudly), plus two special
 keys: ``steps_scale`` multiplies the step count, ``arch`` changes the architecture (``width``
 for both networks, or fields of ``entropy`` / ``synthesis``). The warm-up
 variant (4 candidate initialisations, 5 % of the steps each) was measured at commit b74d079 and
-then removed from the codec because it did not pay for its extra steps."""
+then removed from the codec because it did not pay for its extra steps; the latent learning-rate
+scale variants (``w12_latlr2``, ``w12_lr1e-2_latlr2``, ``w12_latlr0.5``: the latents' learning
+rate times 2 or 0.5 against the networks') at c549d46, and removed likewise."""
 
 
 def crop(picture, size: int):

@@ -160,7 +160,6 @@ class FitConfig:
     lr: float = 1e-2
     adam_betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = 0.1
-    latent_lr_scale: float = 1.0  # latents' learning rate relative to the networks'
     temperature: tuple[float, float] = (0.3, 0.1)
     kumaraswamy: tuple[float, float] = (2.0, 1.0)
     stage2_lr: float = 1e-4

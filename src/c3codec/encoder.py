@@ -111,7 +111,7 @@ def plan_budget(model: C3Model, target: torch.Tensor, lmbda: float, config: FitC
     from .fitting.fit import make_optimizer, stage1_step
 
     scratch = copy.deepcopy(model)
-    optimizer = make_optimizer(scratch, config, config.lr)
+    optimizer = make_optimizer(scratch.parameters(), config, config.lr)
     probe = replace(config, steps=1000)
     times = []
     for i in range(probe_steps + 1):

@@ -22,7 +22,7 @@ def time_fitting_steps(picture: Picture, steps: int = 20, warmup: int = 3, lmbda
     target = _target(picture, torch.device(device))
     model = C3Model((picture.height, picture.width), picture.channels, arch).to(device)
     config = preset_fit_config("fast", steps=max(steps + warmup, 1000))
-    optimizer = make_optimizer(model, config, config.lr)
+    optimizer = make_optimizer(model.parameters(), config, config.lr)
     generator = torch.Generator(device=device)
     times = []
     for i in range(warmup + steps):

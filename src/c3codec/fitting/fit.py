@@ -104,20 +104,9 @@ def _grad(leaf: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(leaf) if leaf.grad is None else leaf.grad
 
 
-def make_optimizer(model: C3Model, config: FitConfig, lr: float) -> torch.optim.Adam:
-    """Adam with the configured moments (every stage and the budget probe use the same); the
-    latents' learning rate is ``latent_lr_scale`` times the networks'."""
-    groups = [{"params": list(model.latents.parameters()), "lr_scale": config.latent_lr_scale},
-              {"params": [p for m in (model.synthesis, model.entropy) for p in m.parameters()],
-               "lr_scale": 1.0}]
-    optimizer = torch.optim.Adam(groups, lr=lr, betas=config.adam_betas)
-    _set_lr(optimizer, lr)
-    return optimizer
-
-
-def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr * group["lr_scale"]
+def make_optimizer(params, config: FitConfig, lr: float) -> torch.optim.Adam:
+    """Adam with the configured moments (every stage and the budget probe use the same)."""
+    return torch.optim.Adam(params, lr=lr, betas=config.adam_betas)
 
 
 def _psnr(mse: float) -> float:
@@ -158,7 +147,8 @@ def stage1_step(model: C3Model, optimizer: torch.optim.Optimizer, target: torch.
     """One stage-1 step at step index ``i``: schedules, noisy forward, clipped Adam update."""
     steps = config.steps
     frac = i / max(steps - 1, 1)
-    _set_lr(optimizer, config.lr * 0.5 * (1.0 + math.cos(math.pi * i / max(steps, 1))))
+    for group in optimizer.param_groups:
+        group["lr"] = config.lr * 0.5 * (1.0 + math.cos(math.pi * i / max(steps, 1)))
     t0, t1 = config.temperature
     a0, a1 = config.kumaraswamy
     optimizer.zero_grad(set_to_none=True)
@@ -187,7 +177,7 @@ def fit(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfig,
     start = time.perf_counter()
     bar = _Progress(config.steps + config.stage2_steps, progress)
     try:
-        optimizer = make_optimizer(model, config, config.lr)
+        optimizer = make_optimizer(model.parameters(), config, config.lr)
         plan = config
         while report.stage1_steps < plan.steps:
             i = report.stage1_steps
@@ -226,7 +216,7 @@ def _stage2(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfi
             mode: QuantMode, report: FitReport, bar: _Progress) -> None:
     params = list(model.parameters())
     lr = config.stage2_lr
-    optimizer = make_optimizer(model, config, lr)
+    optimizer = make_optimizer(params, config, lr)
     best_loss = math.inf
     best_state = None
     not_improved = 0
@@ -246,7 +236,8 @@ def _stage2(model: C3Model, target: torch.Tensor, lmbda: float, config: FitConfi
                     break
                 model.load_state_dict(best_state[0])
                 optimizer.load_state_dict(best_state[1])
-                _set_lr(optimizer, lr)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
                 not_improved = 0
                 continue
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
