@@ -254,35 +254,64 @@ int c3_mlp_forward(int depth, const int *widths, const float *params, const floa
     return 0;
 }
 
-/* Given gy = dL/dy for n positions: adds the parameter gradients to lanes and, unless gx is
- * NULL, writes gx = dL/dx. Returns 0, or 1 for an unsupported shape. */
-int c3_mlp_backward(int depth, const int *widths, const float *params, const float *x, int64_t ldx,
-                    const float *gy, int64_t ldgy, float *gx, int64_t ldgx, float *lanes, int64_t n) {
-    Net net;
+/* The network set up on a freshly allocated scratch that also holds two gradient blocks
+ * (*g, *g_prev), and the gradient lanes of each layer within `lanes` (as c3_mlp_backward). NULL
+ * with *error = 1 for an unsupported shape, 2 without memory; free() the result when done. */
+static float *setup_backward(Net *net, int depth, const int *widths, const float *params, float *lanes,
+                             float **g, float **g_prev, float **w_lanes, float **b_lanes, int *error) {
     float *scratch = malloc((scratch_floats() + 2 * MAX_WIDTH * BLOCK) * sizeof(float));
-    if (!scratch) return 2;
-    if (setup(&net, depth, widths, params, scratch)) { free(scratch); return 1; }
-    float *g = scratch + scratch_floats(), *g_prev = g + MAX_WIDTH * BLOCK;
-    float *w_lanes[MAX_DEPTH], *b_lanes[MAX_DEPTH];
-    for (int l = 0; l < depth; l++) {
+    if (!scratch) {
+        *error = 2;
+        return NULL;
+    }
+    if (setup(net, depth, widths, params, scratch)) {
+        free(scratch);
+        *error = 1;
+        return NULL;
+    }
+    *g = scratch + scratch_floats();
+    *g_prev = *g + MAX_WIDTH * BLOCK;
+    for (int l = 0; lanes && l < depth; l++) {
         w_lanes[l] = lanes;
         lanes += widths[l + 1] * widths[l] * LANES;
         b_lanes[l] = lanes;
         lanes += widths[l + 1] * LANES;
     }
+    return scratch;
+}
+
+/* Back-propagates g (the output gradient of the block whose forward pass is in net) through the
+ * layers, adding the parameter gradients to the lanes; g_prev is a second buffer. Returns the
+ * block's input gradient (in g or g_prev), or NULL when need_input is 0 (it is not computed). */
+static float *backward_block(Net *net, float *g, float *g_prev, float **w_lanes, float **b_lanes,
+                             int need_input) {
+    const int *widths = net->widths;
+    for (int l = net->depth - 1; l >= 0; l--) {
+        accumulate_gradients(widths[l], widths[l + 1], g, net->act[l], w_lanes[l], b_lanes[l]);
+        if (l == 0 && !need_input) return NULL;
+        dense_transposed(net->w[l], widths[l], widths[l + 1], g, g_prev);
+        if (l > 0) gelu_backward(net->pre[l], net->cdf[l], g_prev, widths[l]);
+        float *t = g; g = g_prev; g_prev = t;
+    }
+    return g;
+}
+
+/* Given gy = dL/dy for n positions: adds the parameter gradients to lanes and, unless gx is
+ * NULL, writes gx = dL/dx. Returns 0, or 1 for an unsupported shape. */
+int c3_mlp_backward(int depth, const int *widths, const float *params, const float *x, int64_t ldx,
+                    const float *gy, int64_t ldgy, float *gx, int64_t ldgx, float *lanes, int64_t n) {
+    Net net;
+    float *g, *g_prev, *w_lanes[MAX_DEPTH], *b_lanes[MAX_DEPTH];
+    int error;
+    float *scratch = setup_backward(&net, depth, widths, params, lanes, &g, &g_prev, w_lanes, b_lanes, &error);
+    if (!scratch) return error;
     for (int64_t s = 0; s < n; s += BLOCK) {
         const int count = n - s < BLOCK ? (int)(n - s) : BLOCK;
         load_block(x + s, ldx, widths[0], count, net.act[0]);
         forward_block(&net);
         load_block(gy + s, ldgy, widths[depth], count, g);
-        for (int l = depth - 1; l >= 0; l--) {
-            accumulate_gradients(widths[l], widths[l + 1], g, net.act[l], w_lanes[l], b_lanes[l]);
-            if (l == 0 && !gx) break;
-            dense_transposed(net.w[l], widths[l], widths[l + 1], g, g_prev);
-            if (l > 0) gelu_backward(net.pre[l], net.cdf[l], g_prev, widths[l]);
-            float *t = g; g = g_prev; g_prev = t;
-        }
-        if (gx) store_block(g, widths[0], count, gx + s, ldgx);
+        const float *g_in = backward_block(&net, g, g_prev, w_lanes, b_lanes, gx != NULL);
+        if (gx) store_block(g_in, widths[0], count, gx + s, ldgx);
     }
     free(scratch);
     return 0;
@@ -593,17 +622,11 @@ int c3_arm_rate(int depth, const int *widths, const float *params, int context, 
         dj[t] = t < half * context ? t % context - half : t - half * context - half;
     }
     Net net;
-    float *scratch = malloc((scratch_floats() + 2 * MAX_WIDTH * BLOCK) * sizeof(float));
-    if (!scratch) return 2;
-    if (setup(&net, depth, widths, params, scratch)) { free(scratch); return 1; }
-    float *g = scratch + scratch_floats(), *g_prev = g + MAX_WIDTH * BLOCK;
-    float *w_lanes[MAX_DEPTH], *b_lanes[MAX_DEPTH];
-    for (int l = 0; grad_xp && l < depth; l++) {
-        w_lanes[l] = lanes;
-        lanes += widths[l + 1] * widths[l] * LANES;
-        b_lanes[l] = lanes;
-        lanes += widths[l + 1] * LANES;
-    }
+    float *g, *g_prev, *w_lanes[MAX_DEPTH], *b_lanes[MAX_DEPTH];
+    int error;
+    float *scratch = setup_backward(&net, depth, widths, params, grad_xp ? lanes : NULL, &g, &g_prev,
+                                    w_lanes, b_lanes, &error);
+    if (!scratch) return error;
     const LaplaceConfig c = {step, shift, lo, hi, min_log2 / INV_LN2};
     const int64_t wp = W + 2 * half;
     float x[BLOCK], block_bits[BLOCK], d_x[BLOCK];
@@ -628,16 +651,10 @@ int c3_arm_rate(int depth, const int *widths, const float *params, int context, 
             for (int p = 0; p < count; p++) total += block_bits[p];
             if (!grad_xp) continue;
             memcpy(grad_bins + (int64_t)i * W + j0, d_x, count * sizeof(float));
-            float *gb = g, *gp = g_prev;
-            for (int l = depth - 1; l >= 0; l--) {
-                accumulate_gradients(widths[l], widths[l + 1], gb, net.act[l], w_lanes[l], b_lanes[l]);
-                dense_transposed(net.w[l], widths[l], widths[l + 1], gb, gp);
-                if (l > 0) gelu_backward(net.pre[l], net.cdf[l], gp, widths[l]);
-                float *t = gb; gb = gp; gp = t;
-            }
+            const float *g_in = backward_block(&net, g, g_prev, w_lanes, b_lanes, 1);
             for (int t = 0; t < taps; t++) {
                 float *dst = grad_xp + (int64_t)(i - row0 + half + di[t]) * wp + j0 + half + dj[t];
-                const float *src = gb + t * BLOCK;
+                const float *src = g_in + t * BLOCK;
                 for (int p = 0; p < count; p++) dst[p] += src[p];
             }
         }
