@@ -40,8 +40,8 @@ class C3Model(nn.Module):
     def synthesize(self, bins: list[torch.Tensor]) -> torch.Tensor:
         """The image ((C, H, W) in [0, 1]) that latents in bin units decode to."""
         step = self.config.latents.step
-        up = upsample_all(bins, self.config.latents.exponents, self.size)  # (N, H, W)
-        return self.synthesis(up * step)
+        # scaled before upsampling: the grids hold 1.33 values per pixel, the upsampled stack N
+        return self.synthesis(upsample_all([b * step for b in bins], self.config.latents.exponents, self.size))
 
     def rate(self, bins: list[torch.Tensor], grids: Sequence[int] | None = None
              ) -> tuple[torch.Tensor, list[torch.Tensor]]:
