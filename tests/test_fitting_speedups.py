@@ -118,6 +118,42 @@ def test_fused_residual_declines_what_it_cannot_run():
 
 
 @needs_kernel
+@pytest.mark.parametrize("size", [(37, 53), (1, 1), (2, 33), (64, 48)])
+def test_fused_upsampling_matches_pytorch(monkeypatch, size):
+    """All grids of an image upsampled and stacked, and the adjoint, against float64 PyTorch
+    (F.interpolate / interpolation matrices), with odd sizes, crops and one-pixel grids: within
+    float32 rounding (the adjoint sums in order, a few ulps on a one-pixel grid's sum of
+    thousands of terms); deterministic."""
+    from c3codec.model import latents
+
+    torch.manual_seed(0)
+    exponents = (0, 1, 2, 3, 4, 6)
+    shapes = [tuple(-(-s // 2**e) for s in size) for e in exponents]
+    grids = [torch.randn(shape, dtype=torch.float64) for shape in shapes]
+    grad = torch.randn(len(grids), *size, dtype=torch.float64)
+
+    def run(dtype):
+        leaves = [g.to(dtype).requires_grad_() for g in grids]
+        out = latents.upsample_all(leaves, exponents, size)
+        return [out.detach(), *torch.autograd.grad(out, leaves, grad.to(dtype))]
+
+    assert fused.fused_upsample([g.float() for g in grids]) is not None
+    got, again, want = run(torch.float32), run(torch.float32), run(torch.float64)
+    monkeypatch.setattr(latents, "fused_upsample", lambda grids: None)
+    pytorch32 = run(torch.float32)
+    for a, b, c, d in zip(got, want, again, pytorch32):
+        assert a.dtype == torch.float32 and a.shape == b.shape
+        assert torch.equal(a, c)
+        assert (a.double() - b).abs().max() <= 2 * (d.double() - b).abs().max() + 2e-6 * b.abs().max()
+
+
+def test_fused_upsampling_declines_what_it_cannot_run():
+    assert fused.fused_upsample([torch.zeros(4, 4, dtype=torch.float64)]) is None
+    assert fused.fused_upsample([torch.zeros(2, 4, 4)]) is None
+    assert fused.fused_upsample([torch.zeros(4, 4), torch.zeros(2, 2, dtype=torch.float64)]) is None
+
+
+@needs_kernel
 def test_fused_laplace_rate_is_as_accurate_as_pytorch():
     """Bits and their gradients (by the latents, the mean and the raw log-scale) from the fused
     kernel, against float64 PyTorch: no worse than PyTorch's own float32, in the tails, the

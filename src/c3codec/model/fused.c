@@ -1,8 +1,8 @@
 /*
  * Fused kernels for fitting on a CPU: the per-position MLPs (GELU between layers), the
  * synthesis network's residual 3x3 convolutions (forward and backward), the Laplace rate of
- * the latents (with its derivatives, also fused with the ARM into the rate of a whole grid) and
- * C3's stage-1 quantisation of the latents.
+ * the latents (with its derivatives, also fused with the ARM into the rate of a whole grid),
+ * the upsampling of the latent grids and C3's stage-1 quantisation of the latents.
  *
  * MLP data are channel-first: feature f of position p is x[f * ld + p]. Positions are processed in
  * blocks of BLOCK that stay in the L1 cache through every layer, so no activation ever goes to
@@ -660,6 +660,112 @@ int c3_arm_rate(int depth, const int *widths, const float *params, int context, 
         }
     *bits += total;
     free(scratch);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Upsampling of a 2-D latent grid (h, w) by exactly 2^e to (H, W) <= (h 2^e, w 2^e), bilinear
+ * with F.interpolate's weights (align_corners=False), and its adjoint. Separable: the grid's rows
+ * are first interpolated to width W, then output rows are mixed from two of those. Every weight
+ * is dyadic; sums are taken in an order fixed by this code.
+ */
+
+/* Taps of 1-D linear upsampling by 2^e: output i is (1 - f[i]) x[i0[i]] + f[i] x[i1[i]], with
+ * src = (i + 1/2) / 2^e - 1/2 clamped at 0, i0 = floor(src), i1 = min(i0 + 1, n_in - 1) and
+ * f = src - i0 (exact in float: dyadic). */
+static void linear_taps(int n_in, int e, int n_out, int *i0, int *i1, float *f) {
+    const float scale = ldexpf(1.0f, -e);
+    for (int i = 0; i < n_out; i++) {
+        float src = ((float)i + 0.5f) * scale - 0.5f;
+        if (src < 0.0f) src = 0.0f;
+        const int lo = (int)src;
+        i0[i] = lo;
+        i1[i] = lo + (lo < n_in - 1);
+        f[i] = src - (float)lo;
+    }
+}
+
+typedef struct {
+    int *r0, *r1, *c0, *c1;
+    float *fr, *fc, *rows; /* rows: (h, W), the grid's rows at the output's width */
+    void *memory;
+} UpsamplePlan;
+
+static int upsample_plan(int h, int w, int e, int H, int W, UpsamplePlan *plan) {
+    if (h < 1 || w < 1 || e < 0 || e > 24 || H < 1 || W < 1
+        || (int64_t)H > ((int64_t)h << e) || (int64_t)W > ((int64_t)w << e)) return 1;
+    char *m = malloc((size_t)(H + W) * (2 * sizeof(int) + sizeof(float)) + (size_t)h * W * sizeof(float));
+    if (!m) return 2;
+    plan->memory = m;
+    plan->rows = (float *)m; m += (size_t)h * W * sizeof(float);
+    plan->fr = (float *)m; m += (size_t)H * sizeof(float);
+    plan->fc = (float *)m; m += (size_t)W * sizeof(float);
+    plan->r0 = (int *)m; m += (size_t)H * sizeof(int);
+    plan->r1 = (int *)m; m += (size_t)H * sizeof(int);
+    plan->c0 = (int *)m; m += (size_t)W * sizeof(int);
+    plan->c1 = (int *)m;
+    linear_taps(h, e, H, plan->r0, plan->r1, plan->fr);
+    linear_taps(w, e, W, plan->c0, plan->c1, plan->fc);
+    return 0;
+}
+
+/* out (H, W) = the grid g (h, w) upsampled by 2^e and cropped. Returns 0, 1 for inconsistent
+ * sizes, 2 without memory. */
+int c3_upsample_forward(int h, int w, int e, int H, int W, const float *restrict g, float *restrict out) {
+    UpsamplePlan plan;
+    const int code = upsample_plan(h, w, e, H, W, &plan);
+    if (code) return code;
+    if (e == 0) { /* a crop */
+        for (int y = 0; y < H; y++) memcpy(out + (int64_t)y * W, g + (int64_t)y * w, (size_t)W * sizeof(float));
+        free(plan.memory);
+        return 0;
+    }
+    for (int r = 0; r < h; r++) {
+        const float *src = g + (int64_t)r * w;
+        float *dst = plan.rows + (int64_t)r * W;
+        for (int x = 0; x < W; x++)
+            dst[x] = (1.0f - plan.fc[x]) * src[plan.c0[x]] + plan.fc[x] * src[plan.c1[x]];
+    }
+    for (int y = 0; y < H; y++) {
+        const float *restrict a = plan.rows + (int64_t)plan.r0[y] * W, *restrict b = plan.rows + (int64_t)plan.r1[y] * W;
+        const float wa = 1.0f - plan.fr[y], wb = plan.fr[y];
+        float *restrict o = out + (int64_t)y * W;
+        for (int x = 0; x < W; x++) o[x] = wa * a[x] + wb * b[x];
+    }
+    free(plan.memory);
+    return 0;
+}
+
+/* The adjoint: gg (h, w) = the gradient of the grid given gy (H, W), that of the output. */
+int c3_upsample_backward(int h, int w, int e, int H, int W, const float *restrict gy, float *restrict gg) {
+    UpsamplePlan plan;
+    const int code = upsample_plan(h, w, e, H, W, &plan);
+    if (code) return code;
+    if (e == 0) { /* the adjoint of a crop */
+        memset(gg, 0, (size_t)h * w * sizeof(float));
+        for (int y = 0; y < H; y++) memcpy(gg + (int64_t)y * w, gy + (int64_t)y * W, (size_t)W * sizeof(float));
+        free(plan.memory);
+        return 0;
+    }
+    memset(plan.rows, 0, (size_t)h * W * sizeof(float));
+    for (int y = 0; y < H; y++) {
+        const float wa = 1.0f - plan.fr[y], wb = plan.fr[y];
+        const float *restrict in = gy + (int64_t)y * W;
+        float *restrict a = plan.rows + (int64_t)plan.r0[y] * W;
+        for (int x = 0; x < W; x++) a[x] += wa * in[x];
+        float *restrict b = plan.rows + (int64_t)plan.r1[y] * W;
+        for (int x = 0; x < W; x++) b[x] += wb * in[x];
+    }
+    for (int r = 0; r < h; r++) {
+        const float *src = plan.rows + (int64_t)r * W;
+        float *dst = gg + (int64_t)r * w;
+        memset(dst, 0, (size_t)w * sizeof(float));
+        for (int x = 0; x < W; x++) {
+            dst[plan.c0[x]] += (1.0f - plan.fc[x]) * src[x];
+            dst[plan.c1[x]] += plan.fc[x] * src[x];
+        }
+    }
+    free(plan.memory);
     return 0;
 }
 

@@ -11,7 +11,8 @@ whole layer (replicated borders, convolution, residual, GELU) in a few passes ov
 rate of the latents under the ARM's Laplace, and its derivatives, take one pass instead of some
 forty elementwise PyTorch operators; fused with the ARM, the rate of a whole grid and all its
 gradients take one pass and no context array. C3's stage-1 quantisation (soft rounding with
-Kumaraswamy noise) and its derivative take one pass too.
+Kumaraswamy noise) and its derivative take one pass too, and the bilinear upsampling of the
+latent grids two (rows, then columns) instead of PyTorch's interpolation or matrix products.
 
 The C file is compiled once per machine into a cache folder (``$XDG_CACHE_HOME/c3codec`` or
 ``~/.cache/c3codec``) with ``-march=native``, keyed by the source, the flags and the CPU. Without
@@ -111,6 +112,8 @@ def library() -> ctypes.CDLL | None:
     lib.c3_arm_rate.argtypes = [_INT, _P, _P, *[_INT] * 3, _P, _P, _INT, _INT, *[ctypes.c_float] * 5,
                                 _P, _P, _P, _P]
     lib.c3_softround_noise.argtypes = [_I64, _P, _P, *[ctypes.c_float] * 4, _INT, _P, _P]
+    lib.c3_upsample_forward.argtypes = [*[_INT] * 5, _P, _P]
+    lib.c3_upsample_backward.argtypes = [*[_INT] * 5, _P, _P]
     return lib
 
 
@@ -313,6 +316,39 @@ def fused_quantizer(x: torch.Tensor) -> FusedQuantizer | None:
     """The quantisation kernel for ``x``, or None where PyTorch must quantise it."""
     lib = library() if x.dtype == torch.float32 and x.device.type == "cpu" else None
     return None if lib is None else FusedQuantizer(lib)
+
+
+class FusedUpsample:
+    """The kernel for the bilinear upsampling of 2-D latent grids by 2**e (``latents.upsample``)."""
+
+    def __init__(self, lib: ctypes.CDLL):
+        self.lib = lib
+
+    def forward(self, grid: torch.Tensor, exponent: int, out: torch.Tensor) -> None:
+        """Writes ``grid`` ((h, w)) upsampled by ``2**exponent`` and cropped into ``out`` ((H, W),
+        contiguous)."""
+        grid = grid.detach().contiguous()
+        code = self.lib.c3_upsample_forward(*grid.shape, exponent, *out.shape, grid.data_ptr(), out.data_ptr())
+        if code:
+            raise RuntimeError(f"fused upsampling failed (code {code})")
+
+    def backward(self, grad_out: torch.Tensor, exponent: int, shape: tuple[int, int]) -> torch.Tensor:
+        """The gradient of a grid of ``shape`` given ``grad_out``, that of its upsampled output."""
+        grad_out = grad_out.contiguous()
+        grad = grad_out.new_empty(shape)
+        code = self.lib.c3_upsample_backward(*shape, exponent, *grad_out.shape, grad_out.data_ptr(),
+                                             grad.data_ptr())
+        if code:
+            raise RuntimeError(f"fused upsampling backward failed (code {code})")
+        return grad
+
+
+def fused_upsample(grids: list[torch.Tensor]) -> FusedUpsample | None:
+    """The upsampling kernel for these grids, or None where PyTorch must upsample them (not
+    float32 2-D grids on the CPU: the decoder's float64, videos, GPUs)."""
+    runnable = all(g.dtype == torch.float32 and g.dim() == 2 and g.device.type == "cpu" for g in grids)
+    lib = library() if runnable else None
+    return None if lib is None else FusedUpsample(lib)
 
 
 def fused_laplace(dtype: torch.dtype) -> FusedLaplace | None:

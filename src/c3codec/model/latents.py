@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import LatentConfig
+from .fused import FusedUpsample, fused_upsample
 
 
 def grid_shapes(size: tuple[int, ...], config: LatentConfig) -> list[tuple[int, ...]]:
@@ -53,9 +54,37 @@ def _interpolation_matrix(n_in: int, exponent: int, n_out: int, dtype: torch.dty
 
 def upsample_all(grids: list[torch.Tensor], exponents: tuple[int, ...],
                  size: tuple[int, ...]) -> torch.Tensor:
-    """Upsample and stack all grids: list of (*grid_shape) -> (N_grids, *size)."""
+    """Upsample and stack all grids: list of (*grid_shape) -> (N_grids, *size).
+
+    Float32 2-D grids on the CPU (fitting) go through the fused kernel (:mod:`.fused`): about
+    4x faster forward and backward than the PyTorch code below, which the decoder (float64,
+    exact), videos and GPUs use.
+    """
+    kernel = fused_upsample(grids)
+    if kernel is not None:
+        return _FusedUpsampleAll.apply(tuple(exponents), tuple(size), kernel, *grids)
     ups = [upsample(g[None, None], e, size)[0, 0] for g, e in zip(grids, exponents)]
     return torch.stack(ups, dim=0)
+
+
+class _FusedUpsampleAll(torch.autograd.Function):
+    """:func:`upsample_all` of 2-D grids through the fused kernel."""
+
+    @staticmethod
+    def forward(ctx, exponents: tuple[int, ...], size: tuple[int, int],  # type: ignore[override]
+                kernel: FusedUpsample, *grids: torch.Tensor) -> torch.Tensor:
+        out = grids[0].new_empty(len(grids), *size)
+        for i, (grid, exponent) in enumerate(zip(grids, exponents)):
+            kernel.forward(grid, exponent, out[i])
+        ctx.exponents, ctx.kernel = exponents, kernel
+        ctx.shapes = [tuple(g.shape) for g in grids]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        grads = [ctx.kernel.backward(grad_out[i], e, shape)
+                 for i, (e, shape) in enumerate(zip(ctx.exponents, ctx.shapes))]
+        return (None, None, None, *grads)
 
 
 def downsample2(grid: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
