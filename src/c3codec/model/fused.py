@@ -37,6 +37,8 @@ from pathlib import Path
 
 import torch
 
+from ..runtime import split_over_threads
+
 SOURCE = Path(__file__).with_name("fused.c")
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=fast",
          "-shared", "-fPIC")
@@ -296,19 +298,30 @@ def fused_rate(widths: tuple[int, ...], context: int, dtype: torch.dtype) -> Fus
 class FusedQuantizer:
     """The kernel for C3's stage-1 quantisation (``fitting.quantize``, ``softround_noise``)."""
 
+    CHUNK = 65536  # elements per call
+
     def __init__(self, lib: ctypes.CDLL):
         self.lib = lib
 
     def softround_noise(self, x: torch.Tensor, u: torch.Tensor, temperature: float, a: float
                         ) -> tuple[torch.Tensor, torch.Tensor]:
         """The quantised ``x`` given uniform draws ``u`` for the Kumaraswamy(a) noise, and its
-        derivative by ``x``."""
+        derivative by ``x``. Elementwise, so chunks go to ``torch.get_num_threads()`` threads
+        with the same result."""
         x, u = x.detach().contiguous(), u.contiguous()
         y, derivative = torch.empty_like(x), torch.empty_like(x)
         b = (2.0**a * (a - 1.0) + 1.0) / a
-        self.lib.c3_softround_noise(x.numel(), x.data_ptr(), u.data_ptr(), temperature,
-                                    2.0 * math.tanh(0.5 / temperature), 1.0 / a, 1.0 / b, int(a == 1.0),
-                                    y.data_ptr(), derivative.data_ptr())
+        n = x.numel()
+        starts = range(0, n, self.CHUNK)
+
+        def work(indices: range) -> None:
+            for k in indices:
+                s = starts[k]
+                self.lib.c3_softround_noise(min(self.CHUNK, n - s), _pointer(x, s), _pointer(u, s), temperature,
+                                            2.0 * math.tanh(0.5 / temperature), 1.0 / a, 1.0 / b,
+                                            int(a == 1.0), _pointer(y, s), _pointer(derivative, s))
+
+        split_over_threads(work, len(starts))
         return y, derivative
 
 
