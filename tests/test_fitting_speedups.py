@@ -71,6 +71,72 @@ def test_fused_kernel_matches_autograd(threads, input_grad, dims):
         assert (a.double() - b).abs().max().item() <= 2e-5 * scale + 1e-6
 
 
+@needs_kernel
+def test_fused_backward_is_the_same_whichever_threads_run_the_chunks():
+    """The fused MLP backward gives bit-identical results on 1 or 3 threads, with a spare worker
+    that helps (free) or does not (busy until the end): each chunk keeps its own partial sums."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from c3codec.runtime import spare_worker
+
+    torch.manual_seed(0)
+    layers = nn.ModuleList(nn.Linear(a, b) for a, b in [(7, 12), (12, 12), (12, 3)])
+    x = torch.randn(7, 4 * mlp.CHUNK + 77, requires_grad=True)
+    original = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 3):
+            torch.set_num_threads(threads)
+            results.append(_run(layers, x, chunked=True))
+        torch.set_num_threads(1)
+        with ThreadPoolExecutor(1) as pool:
+            with spare_worker(pool):
+                results.append(_run(layers, x, chunked=True))
+            release = threading.Event()
+            busy = pool.submit(release.wait)
+            with spare_worker(pool):
+                results.append(_run(layers, x, chunked=True))
+            release.set()
+            busy.result()
+    finally:
+        torch.set_num_threads(original)
+    for other in results[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(results[0], other))
+
+
+def test_share_chunks_runs_every_chunk_once_and_reraises():
+    import threading
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    from c3codec.runtime import share_chunks, spare_worker
+
+    original = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            for threads, busy in [(1, False), (1, True), (3, False)]:
+                torch.set_num_threads(threads)
+                release = threading.Event()
+                blocker = pool.submit(release.wait) if busy else None
+                done: Counter = Counter()
+                with spare_worker(pool):
+                    share_chunks(lambda k: done.update([k]), 50)
+                release.set()
+                if blocker is not None:
+                    blocker.result()
+                assert done == Counter(range(50))
+
+            def fail(k: int) -> None:
+                if k == 7:
+                    raise ValueError("chunk 7")
+
+            with spare_worker(pool), pytest.raises(ValueError, match="chunk 7"):
+                share_chunks(fail, 20)
+    finally:
+        torch.set_num_threads(original)
+
+
 def test_fused_kernel_declines_what_it_cannot_run():
     assert fused.fused_mlp((24, 18, 2), torch.float64) is None
     assert fused.fused_mlp((24, fused.MAX_WIDTH + 1, 2), torch.float32) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import sys
 import threading
@@ -76,3 +77,48 @@ def split_over_threads(work: Callable[[range], object], num_chunks: int) -> list
     # ``fitting.fit.loss_and_gradients``) and their chunks must not queue behind each other
     # (a single pool whose idle workers take either's chunks was measured slower)
     return list(thread_pool("chunks", threads, threading.get_ident()).map(work, sets))
+
+
+_local = threading.local()
+
+
+@contextmanager
+def spare_worker(pool: ThreadPoolExecutor) -> Iterator[None]:
+    """Lets :func:`share_chunks` calls of this thread also use ``pool``'s worker once it is free.
+
+    Fitting runs the synthesis and the rate on two threads (``fitting.fit``); the rate usually
+    ends first, and its thread then takes synthesis chunks that are still waiting."""
+    _local.spare = pool
+    try:
+        yield
+    finally:
+        _local.spare = None
+
+
+def share_chunks(work: Callable[[int], object], num_chunks: int) -> None:
+    """``work(k)`` for every chunk ``k``, taken in order from a shared counter by up to
+    ``torch.get_num_threads()`` threads and, once it is free, the :func:`spare_worker`.
+
+    Which thread runs which chunk varies from call to call, so ``work(k)`` must write only
+    chunk ``k``'s own outputs (reductions keep per-chunk partial results, added up in chunk
+    order by the caller). Like :func:`split_over_threads`, ``work`` must only call the fused
+    kernels."""
+    counter = itertools.count()
+
+    def drain(_: object = None) -> None:
+        for k in counter:  # next() on a count is atomic under the GIL
+            if k >= num_chunks:
+                return
+            work(k)
+
+    spare = getattr(_local, "spare", None)
+    helper = spare.submit(drain) if spare is not None else None
+    try:
+        threads = min(torch.get_num_threads(), num_chunks)
+        if threads <= 1:
+            drain()
+        else:
+            list(thread_pool("chunks", threads, threading.get_ident()).map(drain, range(threads)))
+    finally:
+        if helper is not None and not helper.cancel():
+            helper.result()  # it may be running a chunk: wait for it (and re-raise its errors)

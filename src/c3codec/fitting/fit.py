@@ -19,7 +19,7 @@ import torch
 
 from ..config import FitConfig
 from ..model.c3 import C3Model
-from ..runtime import thread_pool, torch_threads
+from ..runtime import spare_worker, thread_pool, torch_threads
 from .quantize import QuantMode, quantize
 
 STAGES: dict[str, tuple[QuantMode, QuantMode]] = {
@@ -76,9 +76,11 @@ def loss_and_gradients(model: C3Model, target: torch.Tensor, lmbda: float, mode:
     threads = torch.get_num_threads()
     if target.device.type == "cpu" and threads >= 2:
         with torch_threads(threads // 2):
-            pending = thread_pool("branch", 1).submit(rate_branch)
+            pool = thread_pool("branch", 1)
+            pending = pool.submit(rate_branch)
             try:
-                mse = synthesis_branch()
+                with spare_worker(pool):  # the rate's thread, once done, helps the synthesis MLP
+                    mse = synthesis_branch()
             finally:
                 bits = pending.result()
     else:

@@ -6,10 +6,12 @@ memory and the step is memory-bound. On a CPU we therefore run the MLP in column
 stay in the caches, forward and backward, and keep only the input for the backward pass
 (recomputing a chunk's activations is cheaper than reading them back from memory). With the
 fused kernel (:mod:`.fused`) the chunks are shared out over ``torch.get_num_threads()`` Python
-threads (the kernel releases the GIL); every thread works on a fixed set of chunks and the
-partial weight gradients are summed in a fixed order, so results are deterministic for a given
-thread count. Without the kernel the chunks run one after the other through PyTorch's own
-threaded operators. On other devices the plain layer-by-layer form is used.
+threads (the kernel releases the GIL). Forward, every thread works on a fixed set of chunks;
+backward, threads take chunks from a shared counter (so that a thread free early can help, see
+``runtime.share_chunks``), each chunk's weight gradients go to its own partial sums and these
+are added in chunk order, so results do not depend on the thread count. Without the kernel the
+chunks run one after the other through PyTorch's own threaded operators. On other devices the
+plain layer-by-layer form is used.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..runtime import split_over_threads
+from ..runtime import share_chunks, split_over_threads
 from .fused import fused_mlp
 
 CHUNK = 16384
@@ -97,12 +99,18 @@ class _ChunkedMLP(torch.autograd.Function):
         n = x.shape[1]
         starts = range(0, n, CHUNK)
 
-        @torch.no_grad()
-        def fused_work(indices: range) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-            lanes = kernel.new_lanes()
-            for k in indices:
-                kernel.backward(packed, x, grad_out, grad_x, lanes, starts[k], min(starts[k] + CHUNK, n))
-            return kernel.gradients(lanes)
+        if kernel is not None:
+            lanes = [kernel.new_lanes() for _ in starts]  # per chunk: any thread may run any chunk
+
+            def fused_work(k: int) -> None:
+                kernel.backward(packed, x, grad_out, grad_x, lanes[k], starts[k], min(starts[k] + CHUNK, n))
+
+            share_chunks(fused_work, len(starts))
+            total = lanes[0]
+            for chunk_lanes in lanes[1:]:  # in chunk order: the same sum whoever ran the chunks
+                total += chunk_lanes
+            grad_w, grad_b = kernel.gradients(total)
+            return (grad_x, None, *grad_w, *grad_b)
 
         @torch.no_grad()
         def work(indices: range) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -122,7 +130,5 @@ class _ChunkedMLP(torch.autograd.Function):
                     torch.mm(weights[0].T, g, out=grad_x[:, s:s + CHUNK])
             return grad_w, grad_b
 
-        parts = [work(range(len(starts)))] if kernel is None else split_over_threads(fused_work, len(starts))
-        grad_w = [torch.stack([p[0][i] for p in parts]).sum(0) for i in range(depth)]
-        grad_b = [torch.stack([p[1][i] for p in parts]).sum(0) for i in range(depth)]
+        grad_w, grad_b = work(range(len(starts)))
         return (grad_x, None, *grad_w, *grad_b)
