@@ -57,8 +57,9 @@ def loss_and_gradients(model: C3Model, target: torch.Tensor, lmbda: float, mode:
     of the coarse grids went with the synthesis). On a CPU with two or more threads they run at
     the same time, each on half of the threads, from their own detached copies of the quantised
     latents, whose gradients are then added and taken back through the quantiser (quantiser and
-    sum use all threads: measured faster). One thread runs the branches one after the other:
-    the results are the same, bit for bit.
+    sum use all threads: measured faster). The rate usually ends first; its thread then takes
+    the synthesis MLP's backward chunks that are still waiting (``runtime.share_chunks``). One
+    thread runs the branches one after the other: the results are the same, bit for bit.
     """
     bins = _quantized(model, mode, quant_kwargs)
     leaves = ([b.detach().requires_grad_() for b in bins], [b.detach().requires_grad_() for b in bins])
