@@ -691,9 +691,13 @@ typedef struct {
     void *memory;
 } UpsamplePlan;
 
+static int upsample_sizes_valid(int h, int w, int e, int H, int W) {
+    return h >= 1 && w >= 1 && e >= 0 && e <= 24 && H >= 1 && W >= 1
+           && (int64_t)H <= ((int64_t)h << e) && (int64_t)W <= ((int64_t)w << e);
+}
+
+/* Taps and scratch for e >= 1 (sizes already checked). */
 static int upsample_plan(int h, int w, int e, int H, int W, UpsamplePlan *plan) {
-    if (h < 1 || w < 1 || e < 0 || e > 24 || H < 1 || W < 1
-        || (int64_t)H > ((int64_t)h << e) || (int64_t)W > ((int64_t)w << e)) return 1;
     char *m = malloc((size_t)(H + W) * (2 * sizeof(int) + sizeof(float)) + (size_t)h * W * sizeof(float));
     if (!m) return 2;
     plan->memory = m;
@@ -712,14 +716,13 @@ static int upsample_plan(int h, int w, int e, int H, int W, UpsamplePlan *plan) 
 /* out (H, W) = the grid g (h, w) upsampled by 2^e and cropped. Returns 0, 1 for inconsistent
  * sizes, 2 without memory. */
 int c3_upsample_forward(int h, int w, int e, int H, int W, const float *restrict g, float *restrict out) {
-    UpsamplePlan plan;
-    const int code = upsample_plan(h, w, e, H, W, &plan);
-    if (code) return code;
+    if (!upsample_sizes_valid(h, w, e, H, W)) return 1;
     if (e == 0) { /* a crop */
         for (int y = 0; y < H; y++) memcpy(out + (int64_t)y * W, g + (int64_t)y * w, (size_t)W * sizeof(float));
-        free(plan.memory);
         return 0;
     }
+    UpsamplePlan plan;
+    if (upsample_plan(h, w, e, H, W, &plan)) return 2;
     for (int r = 0; r < h; r++) {
         const float *src = g + (int64_t)r * w;
         float *dst = plan.rows + (int64_t)r * W;
@@ -738,15 +741,14 @@ int c3_upsample_forward(int h, int w, int e, int H, int W, const float *restrict
 
 /* The adjoint: gg (h, w) = the gradient of the grid given gy (H, W), that of the output. */
 int c3_upsample_backward(int h, int w, int e, int H, int W, const float *restrict gy, float *restrict gg) {
-    UpsamplePlan plan;
-    const int code = upsample_plan(h, w, e, H, W, &plan);
-    if (code) return code;
+    if (!upsample_sizes_valid(h, w, e, H, W)) return 1;
     if (e == 0) { /* the adjoint of a crop */
         memset(gg, 0, (size_t)h * w * sizeof(float));
         for (int y = 0; y < H; y++) memcpy(gg + (int64_t)y * w, gy + (int64_t)y * W, (size_t)W * sizeof(float));
-        free(plan.memory);
         return 0;
     }
+    UpsamplePlan plan;
+    if (upsample_plan(h, w, e, H, W, &plan)) return 2;
     memset(plan.rows, 0, (size_t)h * W * sizeof(float));
     for (int y = 0; y < H; y++) {
         const float wa = 1.0f - plan.fr[y], wb = plan.fr[y];

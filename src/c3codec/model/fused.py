@@ -311,15 +311,15 @@ class FusedQuantizer:
         x, u = x.detach().contiguous(), u.contiguous()
         y, derivative = torch.empty_like(x), torch.empty_like(x)
         b = (2.0**a * (a - 1.0) + 1.0) / a
+        constants = (temperature, 2.0 * math.tanh(0.5 / temperature), 1.0 / a, 1.0 / b, int(a == 1.0))
         n = x.numel()
         starts = range(0, n, self.CHUNK)
 
         def work(indices: range) -> None:
             for k in indices:
                 s = starts[k]
-                self.lib.c3_softround_noise(min(self.CHUNK, n - s), _pointer(x, s), _pointer(u, s), temperature,
-                                            2.0 * math.tanh(0.5 / temperature), 1.0 / a, 1.0 / b,
-                                            int(a == 1.0), _pointer(y, s), _pointer(derivative, s))
+                self.lib.c3_softround_noise(min(self.CHUNK, n - s), _pointer(x, s), _pointer(u, s), *constants,
+                                            _pointer(y, s), _pointer(derivative, s))
 
         split_over_threads(work, len(starts))
         return y, derivative

@@ -112,12 +112,10 @@ class _ChunkedMLP(torch.autograd.Function):
             grad_w, grad_b = kernel.gradients(total)
             return (grad_x, None, *grad_w, *grad_b)
 
-        @torch.no_grad()
-        def work(indices: range) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-            grad_w = [torch.zeros_like(w) for w in weights]
-            grad_b = [torch.zeros_like(b) for b in biases]
-            for k in indices:
-                s = starts[k]
+        grad_w = [torch.zeros_like(w) for w in weights]
+        grad_b = [torch.zeros_like(b) for b in biases]
+        with torch.no_grad():
+            for s in starts:  # one after the other, through PyTorch's threaded operators
                 pre, inputs = _hidden_layers(weights, biases, x[:, s:s + CHUNK])  # recomputed
                 g = grad_out[:, s:s + CHUNK]
                 for i in range(depth - 1, 0, -1):
@@ -128,7 +126,4 @@ class _ChunkedMLP(torch.autograd.Function):
                 grad_b[0].add_(g.sum(dim=1))
                 if need_x:
                     torch.mm(weights[0].T, g, out=grad_x[:, s:s + CHUNK])
-            return grad_w, grad_b
-
-        grad_w, grad_b = work(range(len(starts)))
         return (grad_x, None, *grad_w, *grad_b)
