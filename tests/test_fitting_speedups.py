@@ -316,9 +316,9 @@ def test_fused_grid_rates_decline_what_they_cannot_run():
 @needs_kernel
 @pytest.mark.parametrize("temperature, a", [(0.3, 2.0), (0.2, 1.5), (0.1, 1.0)])
 def test_fused_softround_noise_is_as_accurate_as_pytorch(temperature, a):
-    """C3's stage-1 quantisation through the kernel, against float64 PyTorch with the same
-    uniform draws: values and gradients no worse than PyTorch's float32, also on the rounding
-    edges and on integers; the same draws from the generator as the PyTorch path."""
+    """C3's stage-1 quantisation through the kernel, against float64 PyTorch with the kernel's
+    own uniform draws: values and gradients no worse than PyTorch's float32, also on the
+    rounding edges and on integers; the same values on one or two threads."""
     from c3codec.fitting import quantize as q
 
     torch.manual_seed(0)
@@ -326,15 +326,17 @@ def test_fused_softround_noise_is_as_accurate_as_pytorch(temperature, a):
     x[:500] = torch.round(x[:500]) + 0.5
     x[500:1000] = torch.round(x[500:1000])
     grad = torch.rand(x.shape)
+    kernel = fused.fused_quantizer([x])
+    assert kernel is not None
+    u = kernel.uniform(x.numel(), q.noise_keys(1, torch.Generator().manual_seed(5))[0])
 
-    def run(dtype, kernel):
+    def run(dtype, fused_path):
         leaf = x.to(dtype).requires_grad_()
-        generator = torch.Generator().manual_seed(5)
-        if kernel:
-            assert fused.fused_quantizer(leaf) is not None
-            y = q.quantize(leaf, "softround_noise", temperature=temperature, kumaraswamy_a=a, generator=generator)
+        if fused_path:
+            y = q.quantize(leaf, "softround_noise", temperature=temperature, kumaraswamy_a=a,
+                           generator=torch.Generator().manual_seed(5))
         else:
-            noise = q.kumaraswamy_noise(x.shape, a, generator, x.device).to(dtype)
+            noise = q._kumaraswamy(u.to(dtype), a)
             y = q.soft_round_inverse(q.soft_round(leaf, temperature) + noise - 0.5, temperature) + 0.5
         return [y.detach(), *torch.autograd.grad(y, leaf, grad.to(dtype))]
 
@@ -342,13 +344,44 @@ def test_fused_softround_noise_is_as_accurate_as_pytorch(temperature, a):
     for a_, b_, c_ in zip(got, want, pytorch32):
         assert torch.isfinite(a_).all()
         assert (a_.double() - b_).abs().max() <= 1.5 * (c_.double() - b_).abs().max() + 1e-6 * b_.abs().max()
-    assert fused.fused_quantizer(x.double()) is None
+    assert fused.fused_quantizer([x.double()]) is None
     original = torch.get_num_threads()
     try:
         torch.set_num_threads(2)  # chunks on two threads: the same values
         assert all(torch.equal(a_, b_) for a_, b_ in zip(run(torch.float32, True), got))
     finally:
         torch.set_num_threads(original)
+
+
+@needs_kernel
+def test_fused_quantizer_noise_is_uniform_and_independent():
+    """The kernel's counter-based draws: in (0, 1), uniform (Kolmogorov-Smirnov distance and
+    moments), no correlation between neighbours or between streams, any offset gives the same
+    stream, and the grids of one call get their own streams."""
+    from c3codec.fitting import quantize as q
+
+    kernel = fused.fused_quantizer([torch.zeros(1)])
+    n = 1 << 20
+    u = kernel.uniform(n, (12345, 678))
+    assert 0.0 < u.min() and u.max() < 1.0
+    ks = (torch.sort(u.double()).values - (torch.arange(n, dtype=torch.float64) + 0.5) / n).abs().max()
+    assert ks < 1.63 / n**0.5  # rejects uniformity at the 1 % level only
+    assert abs(u.double().mean() - 0.5) < 3 * (1 / 12 / n) ** 0.5
+    assert abs(u.double().var() - 1 / 12) < 1e-3
+    centred = u.double() - 0.5
+    assert abs((centred[1:] * centred[:-1]).mean() * 12) < 4 / n**0.5  # lag-1 correlation
+    other = kernel.uniform(n, (12346, 678)).double() - 0.5
+    assert abs((centred * other).mean() * 12) < 4 / n**0.5
+    tail = torch.empty(1000)
+    kernel.lib.c3_uniform(1000, 12345, 678, n - 1000, tail.data_ptr())
+    assert torch.equal(tail, u[-1000:])
+    grids = [torch.zeros(3000), torch.zeros(3000)]
+    y = q.quantize_grids(grids, "softround_noise", temperature=0.3, kumaraswamy_a=1.0,
+                         generator=torch.Generator().manual_seed(1))
+    keys = q.noise_keys(2, torch.Generator().manual_seed(1))
+    for out, key in zip(y, keys):  # a = 1: uniform noise, r_T(s_T(0) + u - 1/2) is monotonic in u
+        assert torch.equal(torch.argsort(out), torch.argsort(kernel.uniform(3000, key)))
+    assert not torch.equal(y[0], y[1])
 
 
 def _fitting_problem():

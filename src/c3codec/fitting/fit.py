@@ -20,7 +20,7 @@ import torch
 from ..config import FitConfig
 from ..model.c3 import C3Model
 from ..runtime import spare_worker, thread_pool, torch_threads
-from .quantize import QuantMode, quantize
+from .quantize import QuantMode, quantize_grids
 
 STAGES: dict[str, tuple[QuantMode, QuantMode]] = {
     "c3": ("softround_noise", "softround_ste"),
@@ -92,7 +92,7 @@ def loss_and_gradients(model: C3Model, target: torch.Tensor, lmbda: float, mode:
 
 
 def _quantized(model: C3Model, mode: QuantMode, quant_kwargs: dict) -> list[torch.Tensor]:
-    return [quantize(g, mode, **quant_kwargs) for g in model.latents.in_bins()]  # type: ignore[arg-type]
+    return quantize_grids(model.latents.in_bins(), mode, **quant_kwargs)  # type: ignore[arg-type]
 
 
 def _mse(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -44,20 +44,19 @@ def _kumaraswamy(u: torch.Tensor, a: float) -> torch.Tensor:
 
 
 class _FusedSoftRoundNoise(torch.autograd.Function):
-    """``softround_noise`` through the C kernel (one pass instead of some twenty operators and
-    their backward passes), which also returns the derivative."""
+    """``softround_noise`` of several tensors through the C kernel (one pass instead of some
+    twenty operators and their backward passes), which also returns the derivatives."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, u: torch.Tensor, kernel: FusedQuantizer,  # type: ignore[override]
-                temperature: float, a: float) -> torch.Tensor:
-        y, derivative = kernel.softround_noise(x, u, temperature, a)
-        ctx.save_for_backward(derivative)
-        return y
+    def forward(ctx, kernel: FusedQuantizer, temperature: float, a: float,  # type: ignore[override]
+                keys: list[tuple[int, int]], *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        ys, derivatives = kernel.softround_noise(list(xs), keys, temperature, a)
+        ctx.save_for_backward(*derivatives)
+        return tuple(ys)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        (derivative,) = ctx.saved_tensors
-        return grad * derivative, None, None, None, None
+    def backward(ctx, *grads: torch.Tensor):  # type: ignore[override]
+        return (None, None, None, None, *(g * d for g, d in zip(grads, ctx.saved_tensors)))
 
 
 def quantize(x: torch.Tensor, mode: QuantMode, *, temperature: float = 0.3,
@@ -72,13 +71,41 @@ def quantize(x: torch.Tensor, mode: QuantMode, *, temperature: float = 0.3,
     - ``epsilon_ste``: round(x) forward, gradient ``epsilon`` (Cool-chic v2).
     - ``round``: plain rounding, no gradient.
     """
+    return quantize_grids([x], mode, temperature=temperature, kumaraswamy_a=kumaraswamy_a,
+                          epsilon=epsilon, generator=generator)[0]
+
+
+def quantize_grids(xs: list[torch.Tensor], mode: QuantMode, *, temperature: float = 0.3,
+                   kumaraswamy_a: float = 1.0, epsilon: float = 1e-2,
+                   generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """:func:`quantize` of each tensor of ``xs``.
+
+    ``softround_noise`` on a CPU goes through the fused kernel, for all tensors in one call
+    (their chunks shared by the threads). The kernel draws its own noise from a counter-based
+    generator (``fused.FusedQuantizer.uniform``), keyed per tensor by two integers taken from
+    ``generator``: the noise is reproducible from the seed, but not the same draws as the
+    PyTorch path's ``torch.rand``."""
+    if mode == "softround_noise":
+        kernel = fused_quantizer(xs)
+        if kernel is not None:
+            keys = noise_keys(len(xs), generator)
+            return list(_FusedSoftRoundNoise.apply(kernel, temperature, kumaraswamy_a, keys, *xs))
+    return [_quantize(x, mode, temperature, kumaraswamy_a, epsilon, generator) for x in xs]
+
+
+def noise_keys(count: int, generator: torch.Generator | None) -> list[tuple[int, int]]:
+    """Keys of the fused kernel's noise streams for ``count`` tensors: two 32-bit integers each,
+    drawn from ``generator``."""
+    return [tuple(k) for k in torch.randint(0, 2**32, (count, 2), generator=generator).tolist()]
+
+
+def _quantize(x: torch.Tensor, mode: QuantMode, temperature: float, kumaraswamy_a: float,
+              epsilon: float, generator: torch.Generator | None) -> torch.Tensor:
+    """:func:`quantize` through PyTorch operators."""
     if mode == "round":
         return torch.round(x)
     if mode == "softround_noise":
         u = torch.rand(x.shape, generator=generator, device=x.device)
-        kernel = fused_quantizer(x)
-        if kernel is not None:
-            return _FusedSoftRoundNoise.apply(x, u, kernel, temperature, kumaraswamy_a)
         y = soft_round(x, temperature) + _kumaraswamy(u, kumaraswamy_a)
         return soft_round_inverse(y - 0.5, temperature) + 0.5
     if mode == "uniform_noise":

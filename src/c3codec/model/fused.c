@@ -97,36 +97,51 @@ static inline v8 load8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v
 static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 static inline v8 splat(float x) { return (v8){x, x, x, x, x, x, x, x}; }
 
-/* ROWS rows of out = init + M in on 2 * LANES positions starting at p, where M[r, c] is
- * m[r * rs + c * cs]: accumulators stay in registers, each input vector feeds ROWS products. */
+/* ROWS rows of out = init + M in on VECS * LANES positions starting at p, where M[r, c] is
+ * m[r * rs + c * cs]: the ROWS * VECS accumulators stay in registers and each input vector feeds
+ * ROWS products. An FMA takes 4 cycles and two issue per cycle, so tiles keep ROWS * VECS >= 8
+ * independent sums (a one-row tile with 2 would run at a quarter of the peak). */
 static inline __attribute__((always_inline)) void product_tile(
-    const int ROWS, const float *m, int rs, int cs, const float *init, int cols, const float *in,
-    float *out, int p) {
-    v8 acc[6][2];
-    for (int j = 0; j < ROWS; j++) acc[j][0] = acc[j][1] = splat(init ? init[j] : 0.0f);
+    const int ROWS, const int VECS, const float *m, int rs, int cs, const float *init, int cols,
+    const float *in, float *out, int p) {
+    v8 acc[12];
+    for (int j = 0; j < ROWS; j++)
+        for (int v = 0; v < VECS; v++) acc[j * VECS + v] = splat(init ? init[j] : 0.0f);
     for (int c = 0; c < cols; c++) {
-        const v8 x0 = load8(in + c * BLOCK + p), x1 = load8(in + c * BLOCK + p + LANES);
+        v8 x[8];
+        for (int v = 0; v < VECS; v++) x[v] = load8(in + c * BLOCK + p + v * LANES);
         for (int j = 0; j < ROWS; j++) {
             const v8 w = splat(m[j * rs + c * cs]);
-            acc[j][0] += w * x0;
-            acc[j][1] += w * x1;
+            for (int v = 0; v < VECS; v++) acc[j * VECS + v] += w * x[v];
         }
     }
-    for (int j = 0; j < ROWS; j++) {
-        store8(out + j * BLOCK + p, acc[j][0]);
-        store8(out + j * BLOCK + p + LANES, acc[j][1]);
-    }
+    for (int j = 0; j < ROWS; j++)
+        for (int v = 0; v < VECS; v++) store8(out + j * BLOCK + p + v * LANES, acc[j * VECS + v]);
 }
 
-/* out = init + M in for a block of positions (init may be NULL: zero). */
+/* All positions of the block for ROWS rows, VECS vectors of positions at a time. */
+static inline __attribute__((always_inline)) void product_rows(
+    const int ROWS, const int VECS, const float *m, int rs, int cs, const float *init, int cols,
+    const float *in, float *out) {
+    for (int p = 0; p < BLOCK; p += VECS * LANES) product_tile(ROWS, VECS, m, rs, cs, init, cols, in, out, p);
+}
+
+/* out = init + M in for a block of positions (init may be NULL: zero): six rows at a time, then
+ * the last rows on wider tiles of positions. */
 static void product(const float *m, int rs, int cs, const float *init, int rows, int cols,
                     const float *in, float *out) {
-    for (int p = 0; p < BLOCK; p += 2 * LANES) {
-        int r = 0;
-        for (; r + 6 <= rows; r += 6)
-            product_tile(6, m + r * rs, rs, cs, init ? init + r : NULL, cols, in, out + r * BLOCK, p);
-        for (; r < rows; r++)
-            product_tile(1, m + r * rs, rs, cs, init ? init + r : NULL, cols, in, out + r * BLOCK, p);
+    int r = 0;
+    for (; r + 6 <= rows; r += 6)
+        product_rows(6, 2, m + r * rs, rs, cs, init ? init + r : NULL, cols, in, out + r * BLOCK);
+    m += r * rs;
+    init = init ? init + r : NULL;
+    out += r * BLOCK;
+    switch (rows - r) {
+    case 5: product_rows(5, 2, m, rs, cs, init, cols, in, out); break;
+    case 4: product_rows(4, 2, m, rs, cs, init, cols, in, out); break;
+    case 3: product_rows(3, 4, m, rs, cs, init, cols, in, out); break;
+    case 2: product_rows(2, 4, m, rs, cs, init, cols, in, out); break;
+    case 1: product_rows(1, 8, m, rs, cs, init, cols, in, out); break;
     }
 }
 
@@ -144,43 +159,64 @@ static void dense_transposed(const float *w, int n_in, int n_out, const float *g
  * block's position vectors k, with the OUTS * INS accumulators in registers. */
 static inline __attribute__((always_inline)) void gradient_tile(
     const int OUTS, const int INS, int n_in, const float *g, const float *a, float *lanes) {
-    v8 acc[4][3];
+    v8 acc[12];
     for (int o = 0; o < OUTS; o++)
-        for (int i = 0; i < INS; i++) acc[o][i] = load8(lanes + (o * n_in + i) * LANES);
+        for (int i = 0; i < INS; i++) acc[o * INS + i] = load8(lanes + (o * n_in + i) * LANES);
     for (int k = 0; k < BLOCK; k += LANES) {
-        v8 gv[4], av[3];
+        v8 gv[4];
         for (int o = 0; o < OUTS; o++) gv[o] = load8(g + o * BLOCK + k);
-        for (int i = 0; i < INS; i++) av[i] = load8(a + i * BLOCK + k);
-        for (int o = 0; o < OUTS; o++)
-            for (int i = 0; i < INS; i++) acc[o][i] += gv[o] * av[i];
+        for (int i = 0; i < INS; i++) {
+            const v8 av = load8(a + i * BLOCK + k);
+            for (int o = 0; o < OUTS; o++) acc[o * INS + i] += gv[o] * av;
+        }
     }
     for (int o = 0; o < OUTS; o++)
-        for (int i = 0; i < INS; i++) store8(lanes + (o * n_in + i) * LANES, acc[o][i]);
+        for (int i = 0; i < INS; i++) store8(lanes + (o * n_in + i) * LANES, acc[o * INS + i]);
+}
+
+/* The weight-gradient lanes of OUTS rows (OUTS * INS <= 12): INS inputs at a time, then the
+ * remaining ones in one tile. */
+static inline __attribute__((always_inline)) void gradient_rows(
+    const int OUTS, const int INS, int n_in, const float *g, const float *a, float *lanes) {
+    int i = 0;
+    for (; i + INS <= n_in; i += INS) gradient_tile(OUTS, INS, n_in, g, a + i * BLOCK, lanes + i * LANES);
+    a += i * BLOCK;
+    lanes += i * LANES;
+    switch (n_in - i) { /* fewer than INS <= 12 */
+    case 11: gradient_tile(OUTS, 11 < INS ? 11 : 1, n_in, g, a, lanes); break;
+    case 10: gradient_tile(OUTS, 10 < INS ? 10 : 1, n_in, g, a, lanes); break;
+    case 9: gradient_tile(OUTS, 9 < INS ? 9 : 1, n_in, g, a, lanes); break;
+    case 8: gradient_tile(OUTS, 8 < INS ? 8 : 1, n_in, g, a, lanes); break;
+    case 7: gradient_tile(OUTS, 7 < INS ? 7 : 1, n_in, g, a, lanes); break;
+    case 6: gradient_tile(OUTS, 6 < INS ? 6 : 1, n_in, g, a, lanes); break;
+    case 5: gradient_tile(OUTS, 5 < INS ? 5 : 1, n_in, g, a, lanes); break;
+    case 4: gradient_tile(OUTS, 4 < INS ? 4 : 1, n_in, g, a, lanes); break;
+    case 3: gradient_tile(OUTS, 3 < INS ? 3 : 1, n_in, g, a, lanes); break;
+    case 2: gradient_tile(OUTS, 2 < INS ? 2 : 1, n_in, g, a, lanes); break;
+    case 1: gradient_tile(OUTS, 1, n_in, g, a, lanes); break;
+    }
 }
 
 /* lanes[(o * n_in + i) * LANES + q] += sum over positions p = q mod LANES of g[o, p] a[i, p];
- * bias lanes likewise with a = 1. */
+ * bias lanes likewise with a = 1. Four output rows at a time, then the remaining ones on wider
+ * tiles of inputs. */
 static void accumulate_gradients(int n_in, int n_out, const float *g, const float *a, float *w_lanes,
                                  float *b_lanes) {
     int o = 0;
-    for (; o + 4 <= n_out; o += 4) {
-        int i = 0;
-        for (; i + 3 <= n_in; i += 3)
-            gradient_tile(4, 3, n_in, g + o * BLOCK, a + i * BLOCK, w_lanes + (o * n_in + i) * LANES);
-        for (; i < n_in; i++)
-            gradient_tile(4, 1, n_in, g + o * BLOCK, a + i * BLOCK, w_lanes + (o * n_in + i) * LANES);
+    for (; o + 4 <= n_out; o += 4) gradient_rows(4, 3, n_in, g + o * BLOCK, a, w_lanes + o * n_in * LANES);
+    switch (n_out - o) {
+    case 3: gradient_rows(3, 4, n_in, g + o * BLOCK, a, w_lanes + o * n_in * LANES); break;
+    case 2: gradient_rows(2, 6, n_in, g + o * BLOCK, a, w_lanes + o * n_in * LANES); break;
+    case 1: gradient_rows(1, 12, n_in, g + o * BLOCK, a, w_lanes + o * n_in * LANES); break;
     }
-    for (; o < n_out; o++) {
-        int i = 0;
-        for (; i + 3 <= n_in; i += 3)
-            gradient_tile(1, 3, n_in, g + o * BLOCK, a + i * BLOCK, w_lanes + (o * n_in + i) * LANES);
-        for (; i < n_in; i++)
-            gradient_tile(1, 1, n_in, g + o * BLOCK, a + i * BLOCK, w_lanes + (o * n_in + i) * LANES);
-    }
-    for (o = 0; o < n_out; o++) {
-        v8 acc = load8(b_lanes + o * LANES);
-        for (int k = 0; k < BLOCK; k += LANES) acc += load8(g + o * BLOCK + k);
-        store8(b_lanes + o * LANES, acc);
+    /* bias lanes: the sums of several rows advance together (one chain would wait on each add) */
+    for (o = 0; o < n_out; o += 8) {
+        const int rows = n_out - o < 8 ? n_out - o : 8;
+        v8 acc[8];
+        for (int j = 0; j < rows; j++) acc[j] = load8(b_lanes + (o + j) * LANES);
+        for (int k = 0; k < BLOCK; k += LANES)
+            for (int j = 0; j < rows; j++) acc[j] += load8(g + (o + j) * BLOCK + k);
+        for (int j = 0; j < rows; j++) store8(b_lanes + (o + j) * LANES, acc[j]);
     }
 }
 
@@ -790,21 +826,49 @@ static inline float atanh_float(float t) {
     return t < 0.0f ? -r : r;
 }
 
-/* y = r_T(s_T(x) + noise) with the noise from uniform u in [0, 1): Kumaraswamy(a, b) minus 1/2,
- * or u - 1/2 when `uniform`; and dy[k] = dy/dx (the noise does not depend on x). s_T is the soft
+/* The uniform draws of the noise: element `index` of the stream `key` (a counter-based
+ * generator, so any chunk of a grid can be drawn on any thread with the same values, and no
+ * draws go through memory). Two rounds of a 32-bit integer hash (Wellons' lowbias32, a
+ * bijection with near-ideal avalanche), the second keyed again; the top 23 bits give u in
+ * (0, 1), at the centres of 2^23 equal bins (exact in float32, so never 0 or 1). Indices
+ * repeat after 2^32 elements. */
+static inline uint32_t hash32(uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x7feb352du;
+    h ^= h >> 15;
+    h *= 0x846ca68bu;
+    h ^= h >> 16;
+    return h;
+}
+
+static inline float uniform_draw(uint32_t key0, uint32_t key1, uint32_t index) {
+    const uint32_t h = hash32(hash32(index ^ key0) + key1);
+    return ((float)(int32_t)(h >> 9) + 0.5f) * (1.0f / 8388608.0f);
+}
+
+/* u[i] = the draw of element offset + i of stream (key0, key1), for i < n. */
+void c3_uniform(int64_t n, uint32_t key0, uint32_t key1, int64_t offset, float *restrict u) {
+    for (int64_t i = 0; i < n; i++) u[i] = uniform_draw(key0, key1, (uint32_t)(offset + i));
+}
+
+/* y = r_T(s_T(x) + noise) with the noise from uniform u in (0, 1): Kumaraswamy(a, b) minus 1/2,
+ * or u - 1/2 when `uniform`; and dy[k] = dy/dx (the noise does not depend on x). u is the
+ * draw of element offset + i of stream (key0, key1) for x[i] (see c3_uniform). s_T is the soft
  * rounding m + tanh((x - m) / T) / k with m = floor(x) + 1/2 and k = 2 tanh(1 / (2T)); r_T is
  * its inverse, applied to y - 1/2 and shifted back, with the tanh argument clamped to
  * +-(1 - 1e-6) (no gradient where clamped), as in fitting.quantize. */
-void c3_softround_noise(int64_t n, const float *restrict x, const float *restrict u, float T, float k,
-                        float inv_a, float inv_b, int uniform, float *restrict y, float *restrict dy) {
+void c3_softround_noise(int64_t n, const float *restrict x, uint32_t key0, uint32_t key1, int64_t offset,
+                        float T, float k, float inv_a, float inv_b, int uniform, float *restrict y,
+                        float *restrict dy) {
     const float edge = 1.0f - 1e-6f;
     for (int64_t i = 0; i < n; i++) {
+        const float u = uniform_draw(key0, key1, (uint32_t)(offset + i));
         const float m = floorf(x[i]) + 0.5f;
         const float th = tanh_float((x[i] - m) / T);
         const float s = m + th / k;
-        const float w = 1.0f - exp_nonpositive(log_positive(1.0f - u[i]) * inv_b);
+        const float w = 1.0f - exp_nonpositive(log_positive(1.0f - u) * inv_b);
         const float kuma = w > 0.0f ? exp_nonpositive(log_positive(w > 0.0f ? w : 1.0f) * inv_a) : 0.0f;
-        const float z = s + ((uniform ? u[i] : kuma) - 0.5f) - 0.5f;
+        const float z = s + ((uniform ? u : kuma) - 0.5f) - 0.5f;
         const float m2 = floorf(z) + 0.5f;
         const float t_raw = (z - m2) * k;
         const float t = clampf(t_raw, -edge, edge);

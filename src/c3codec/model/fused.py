@@ -47,7 +47,7 @@ MAX_DEPTH = 8
 MAX_CONV_CHANNELS = 4
 LANES = 8  # partial sums per parameter gradient
 
-_P, _INT, _I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
+_P, _INT, _I64, _U32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_uint32
 
 
 def _cpu_signature() -> bytes:
@@ -113,7 +113,8 @@ def library() -> ctypes.CDLL | None:
     lib.c3_laplace_bits.argtypes = [_I64, _P, _P, _P, *[ctypes.c_float] * 5, _P, _P, _P, _P]
     lib.c3_arm_rate.argtypes = [_INT, _P, _P, *[_INT] * 3, _P, _P, _INT, _INT, *[ctypes.c_float] * 5,
                                 _P, _P, _P, _P]
-    lib.c3_softround_noise.argtypes = [_I64, _P, _P, *[ctypes.c_float] * 4, _INT, _P, _P]
+    lib.c3_uniform.argtypes = [_I64, _U32, _U32, _I64, _P]
+    lib.c3_softround_noise.argtypes = [_I64, _P, _U32, _U32, _I64, *[ctypes.c_float] * 4, _INT, _P, _P]
     lib.c3_upsample_forward.argtypes = [*[_INT] * 5, _P, _P]
     lib.c3_upsample_backward.argtypes = [*[_INT] * 5, _P, _P]
     return lib
@@ -296,38 +297,47 @@ def fused_rate(widths: tuple[int, ...], context: int, dtype: torch.dtype) -> Fus
 
 
 class FusedQuantizer:
-    """The kernel for C3's stage-1 quantisation (``fitting.quantize``, ``softround_noise``)."""
+    """The kernel for C3's stage-1 quantisation (``fitting.quantize``, ``softround_noise``),
+    which draws its own noise: element ``i`` of a grid with key ``(k0, k1)`` always gets the same
+    uniform draw (:meth:`uniform`), whatever thread or chunk computes it."""
 
     CHUNK = 65536  # elements per call
 
     def __init__(self, lib: ctypes.CDLL):
         self.lib = lib
 
-    def softround_noise(self, x: torch.Tensor, u: torch.Tensor, temperature: float, a: float
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The quantised ``x`` given uniform draws ``u`` for the Kumaraswamy(a) noise, and its
-        derivative by ``x``. Elementwise, so chunks go to ``torch.get_num_threads()`` threads
-        with the same result."""
-        x, u = x.detach().contiguous(), u.contiguous()
-        y, derivative = torch.empty_like(x), torch.empty_like(x)
+    def uniform(self, n: int, key: tuple[int, int]) -> torch.Tensor:
+        """The ``n`` first uniform draws in (0, 1) of the stream ``key`` (two 32-bit integers)."""
+        u = torch.empty(n)
+        self.lib.c3_uniform(n, *key, 0, u.data_ptr())
+        return u
+
+    def softround_noise(self, xs: list[torch.Tensor], keys: list[tuple[int, int]], temperature: float,
+                        a: float) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Each ``x`` of ``xs`` quantised with the Kumaraswamy(a) noise of the stream of its key,
+        and its derivative by ``x``. Elementwise: the chunks of all tensors go to
+        ``torch.get_num_threads()`` threads in one dispatch, with the same result."""
+        xs = [x.detach().contiguous() for x in xs]
+        ys, derivatives = [torch.empty_like(x) for x in xs], [torch.empty_like(x) for x in xs]
         b = (2.0**a * (a - 1.0) + 1.0) / a
         constants = (temperature, 2.0 * math.tanh(0.5 / temperature), 1.0 / a, 1.0 / b, int(a == 1.0))
-        n = x.numel()
-        starts = range(0, n, self.CHUNK)
+        tasks = [(t, s) for t, x in enumerate(xs) for s in range(0, x.numel(), self.CHUNK)]
 
         def work(indices: range) -> None:
             for k in indices:
-                s = starts[k]
-                self.lib.c3_softround_noise(min(self.CHUNK, n - s), _pointer(x, s), _pointer(u, s), *constants,
-                                            _pointer(y, s), _pointer(derivative, s))
+                t, s = tasks[k]
+                x, y, d = xs[t], ys[t], derivatives[t]
+                self.lib.c3_softround_noise(min(self.CHUNK, x.numel() - s), _pointer(x, s), *keys[t], s,
+                                            *constants, _pointer(y, s), _pointer(d, s))
 
-        split_over_threads(work, len(starts))
-        return y, derivative
+        split_over_threads(work, len(tasks))
+        return ys, derivatives
 
 
-def fused_quantizer(x: torch.Tensor) -> FusedQuantizer | None:
-    """The quantisation kernel for ``x``, or None where PyTorch must quantise it."""
-    lib = library() if x.dtype == torch.float32 and x.device.type == "cpu" else None
+def fused_quantizer(xs: list[torch.Tensor]) -> FusedQuantizer | None:
+    """The quantisation kernel for the tensors ``xs``, or None where PyTorch must quantise them."""
+    ok = all(x.dtype == torch.float32 and x.device.type == "cpu" for x in xs)
+    lib = library() if ok else None
     return None if lib is None else FusedQuantizer(lib)
 
 
