@@ -73,12 +73,12 @@ def test_fused_kernel_matches_autograd(threads, input_grad, dims):
 
 @needs_kernel
 def test_fused_backward_is_the_same_whichever_threads_run_the_chunks():
-    """The fused MLP backward gives bit-identical results on 1 or 3 threads, with a spare worker
-    that helps (free) or does not (busy until the end): each chunk keeps its own partial sums."""
+    """The fused MLP gives bit-identical results on 1 or 3 threads, and as a branch of
+    ``run_branches`` whose other branch helps (it ends at once) or does not (busy until the
+    end): each chunk keeps its own partial sums."""
     import threading
-    from concurrent.futures import ThreadPoolExecutor
 
-    from c3codec.runtime import spare_worker
+    from c3codec.runtime import run_branches
 
     torch.manual_seed(0)
     layers = nn.ModuleList(nn.Linear(a, b) for a, b in [(7, 12), (12, 12), (12, 3)])
@@ -90,15 +90,16 @@ def test_fused_backward_is_the_same_whichever_threads_run_the_chunks():
             torch.set_num_threads(threads)
             results.append(_run(layers, x, chunked=True))
         torch.set_num_threads(1)
-        with ThreadPoolExecutor(1) as pool:
-            with spare_worker(pool):
-                results.append(_run(layers, x, chunked=True))
-            release = threading.Event()
-            busy = pool.submit(release.wait)
-            with spare_worker(pool):
-                results.append(_run(layers, x, chunked=True))
-            release.set()
-            busy.result()
+        results.append(run_branches([lambda: _run(layers, x, chunked=True), lambda: None])[0])
+        finished = threading.Event()
+
+        def mlp_branch():
+            try:
+                return _run(layers, x, chunked=True)
+            finally:
+                finished.set()
+
+        results.append(run_branches([mlp_branch, finished.wait])[0])
     finally:
         torch.set_num_threads(original)
     for other in results[1:]:
@@ -106,33 +107,41 @@ def test_fused_backward_is_the_same_whichever_threads_run_the_chunks():
 
 
 def test_share_chunks_runs_every_chunk_once_and_reraises():
+    """Every chunk once, on 1 or 3 threads, inside ``run_branches`` with the other branch free
+    to help or busy; a chunk's error reaches the caller, also when a helper ran that chunk."""
     import threading
+    import time
     from collections import Counter
-    from concurrent.futures import ThreadPoolExecutor
 
-    from c3codec.runtime import share_chunks, spare_worker
+    from c3codec.runtime import run_branches, share_chunks
 
     original = torch.get_num_threads()
     try:
-        with ThreadPoolExecutor(1) as pool:
-            for threads, busy in [(1, False), (1, True), (3, False)]:
-                torch.set_num_threads(threads)
-                release = threading.Event()
-                blocker = pool.submit(release.wait) if busy else None
-                done: Counter = Counter()
-                with spare_worker(pool):
-                    share_chunks(lambda k: done.update([k]), 50)
-                release.set()
-                if blocker is not None:
-                    blocker.result()
-                assert done == Counter(range(50))
+        for threads, busy in [(1, False), (1, True), (3, False)]:
+            torch.set_num_threads(threads)
+            done: Counter = Counter()
+            release = threading.Event()
 
-            def fail(k: int) -> None:
-                if k == 7:
-                    raise ValueError("chunk 7")
+            def chunked():
+                try:
+                    share_chunks(lambda k: (time.sleep(1e-4), done.update([k])), 50)
+                finally:
+                    release.set()
+                return "chunked"
 
-            with spare_worker(pool), pytest.raises(ValueError, match="chunk 7"):
-                share_chunks(fail, 20)
+            other = release.wait if busy else (lambda: "other")
+            results = run_branches([chunked, other])
+            assert results[0] == "chunked" and done == Counter(range(50))
+        torch.set_num_threads(1)
+        def fail(k: int) -> None:
+            time.sleep(1e-3)
+            if k == 7:
+                raise ValueError("chunk 7")
+
+        with pytest.raises(ValueError, match="chunk 7"):
+            run_branches([lambda: share_chunks(fail, 20), lambda: None])
+        with pytest.raises(RuntimeError, match="branch"):
+            run_branches([lambda: None, lambda: (_ for _ in ()).throw(RuntimeError("branch"))])
     finally:
         torch.set_num_threads(original)
 

@@ -63,62 +63,126 @@ def _thread_pool(name: str, workers: int, owner: Hashable, pid: int) -> ThreadPo
     return ThreadPoolExecutor(workers, thread_name_prefix=f"c3-{name}")
 
 
-def split_over_threads(work: Callable[[range], object], num_chunks: int) -> list:
-    """``work(chunk_indices)`` for each of up to ``torch.get_num_threads()`` fixed sets of chunks
-    (chunk ``k`` goes to set ``k % threads``), on worker threads; the results in set order.
-
-    ``work`` must only call the fused kernels, which release the GIL: the workers run no
-    PyTorch operators, whose thread count is process-wide and not theirs to change."""
-    threads = min(torch.get_num_threads(), num_chunks)
-    if threads <= 1:
-        return [work(range(num_chunks))]
-    sets = [range(k, num_chunks, threads) for k in range(threads)]
-    # one pool per calling thread: fitting runs two branches at once from two threads (see
-    # ``fitting.fit.loss_and_gradients``) and their chunks must not queue behind each other
-    # (a single pool whose idle workers take either's chunks was measured slower)
-    return list(thread_pool("chunks", threads, threading.get_ident()).map(work, sets))
-
-
 _local = threading.local()
 
 
-@contextmanager
-def spare_worker(pool: ThreadPoolExecutor) -> Iterator[None]:
-    """Lets :func:`share_chunks` calls of this thread also use ``pool``'s worker once it is free.
+class _Chunks:
+    """``work(k)`` for chunks ``k < count`` taken in order from a shared counter, by any number
+    of threads; remembers the first error and how many threads are inside."""
 
-    Fitting runs the synthesis and the rate on two threads (``fitting.fit``); the rate usually
-    ends first, and its thread then takes synthesis chunks that are still waiting."""
-    _local.spare = pool
+    def __init__(self, work: Callable[[int], object], count: int):
+        self.work, self.count = work, count
+        self.counter = itertools.count()
+        self.exhausted = False  # every chunk taken
+        self.done = threading.Condition()
+        self.active = 0
+        self.error: BaseException | None = None
+
+    def drain(self, _: object = None) -> None:
+        with self.done:
+            self.active += 1
+        try:
+            for k in self.counter:  # next() on a count is atomic under the GIL
+                if k >= self.count or self.error is not None:
+                    self.exhausted = True
+                    return
+                self.work(k)
+        except BaseException as error:  # re-raised by the owner, whoever ran the chunk
+            self.error = self.error or error
+        finally:
+            with self.done:
+                self.active -= 1
+                self.done.notify_all()
+
+    def wait(self) -> None:
+        """Until no thread runs a chunk any more; re-raises a chunk's error."""
+        with self.done:
+            self.done.wait_for(lambda: self.active == 0)
+        if self.error is not None:
+            raise self.error
+
+
+class _Board:
+    """Chunked work of concurrent branches (:func:`run_branches`), open to whichever branch's
+    thread is free."""
+
+    def __init__(self, branches: int):
+        self.changed = threading.Condition()
+        self.posted: list[_Chunks] = []
+        self.running = branches
+
+    def post(self, chunks: _Chunks) -> None:
+        with self.changed:
+            self.posted.append(chunks)
+            self.changed.notify_all()
+
+    def withdraw(self, chunks: _Chunks) -> None:
+        with self.changed:
+            self.posted.remove(chunks)
+
+    def run(self, branch: Callable[[], object]) -> object:
+        """``branch()`` with its :func:`share_chunks` calls posted here, then the other
+        branches' posted chunks until every branch is done."""
+        _local.board = self
+        try:
+            result = branch()
+        finally:
+            _local.board = None
+            with self.changed:
+                self.running -= 1
+                self.changed.notify_all()
+        while True:
+            with self.changed:
+                self.changed.wait_for(lambda: self._open() is not None or self.running == 0)
+                chunks = self._open()
+                if chunks is None:
+                    return result
+            chunks.drain()
+
+    def _open(self) -> _Chunks | None:
+        return next((c for c in self.posted if not c.exhausted), None)
+
+
+def run_branches(branches: list[Callable[[], object]]) -> list[object]:
+    """The results of independent ``branches``, run at the same time: the first on this thread,
+    the others on lasting worker threads. Each branch's :func:`share_chunks` calls are open to
+    the other branches' threads once these have finished their own work, so a branch that ends
+    early helps the others instead of waiting. Callers set the threads each branch's PyTorch
+    operators use (a process-wide setting)."""
+    board = _Board(len(branches))
+    pool = thread_pool("branch", max(len(branches) - 1, 1))
+    pending = [pool.submit(board.run, branch) for branch in branches[1:]]
     try:
-        yield
+        first = board.run(branches[0])
     finally:
-        _local.spare = None
+        rest = [p.result() for p in pending]
+    return [first, *rest]
 
 
 def share_chunks(work: Callable[[int], object], num_chunks: int) -> None:
     """``work(k)`` for every chunk ``k``, taken in order from a shared counter by up to
-    ``torch.get_num_threads()`` threads and, once it is free, the :func:`spare_worker`.
+    ``torch.get_num_threads()`` threads and, inside :func:`run_branches`, by the threads of
+    branches that have finished their own work.
 
     Which thread runs which chunk varies from call to call, so ``work(k)`` must write only
     chunk ``k``'s own outputs (reductions keep per-chunk partial results, added up in chunk
-    order by the caller). Like :func:`split_over_threads`, ``work`` must only call the fused
-    kernels."""
-    counter = itertools.count()
-
-    def drain(_: object = None) -> None:
-        for k in counter:  # next() on a count is atomic under the GIL
-            if k >= num_chunks:
-                return
-            work(k)
-
-    spare = getattr(_local, "spare", None)
-    helper = spare.submit(drain) if spare is not None else None
+    order by the caller). ``work`` must only call the fused kernels, which release the GIL: the
+    workers run no PyTorch operators, whose thread count is process-wide and not theirs to
+    change."""
+    chunks = _Chunks(work, num_chunks)
+    board: _Board | None = getattr(_local, "board", None)
+    if board is not None:
+        board.post(chunks)
     try:
         threads = min(torch.get_num_threads(), num_chunks)
-        if threads <= 1:
-            drain()
-        else:
-            list(thread_pool("chunks", threads, threading.get_ident()).map(drain, range(threads)))
+        if threads > 1:
+            # one pool per calling thread: concurrent branches' chunks must not queue behind
+            # each other's. A helper that starts after the last chunk was taken does nothing.
+            pool = thread_pool("chunks", threads - 1, threading.get_ident())
+            for _ in range(threads - 1):
+                pool.submit(chunks.drain)
+        chunks.drain()  # this thread works too
     finally:
-        if helper is not None and not helper.cancel():
-            helper.result()  # it may be running a chunk: wait for it (and re-raise its errors)
+        if board is not None:
+            board.withdraw(chunks)
+        chunks.wait()  # a helper may still be running a chunk

@@ -19,7 +19,7 @@ import torch
 
 from ..config import FitConfig
 from ..model.c3 import C3Model
-from ..runtime import spare_worker, thread_pool, torch_threads
+from ..runtime import run_branches, torch_threads
 from .quantize import QuantMode, quantize_grids
 
 STAGES: dict[str, tuple[QuantMode, QuantMode]] = {
@@ -53,13 +53,12 @@ def loss_and_gradients(model: C3Model, target: torch.Tensor, lmbda: float, mode:
 
     The distortion depends on the quantised latents only through the synthesis network, the rate
     only through the ARM. Two branches therefore share the work: the synthesis, and the rate
-    of all grids (with the fused rate kernel the two take about as long; before it, the rate
-    of the coarse grids went with the synthesis). On a CPU with two or more threads they run at
-    the same time, each on half of the threads, from their own detached copies of the quantised
-    latents, whose gradients are then added and taken back through the quantiser (quantiser and
-    sum use all threads: measured faster). The rate usually ends first; its thread then takes
-    the synthesis MLP's backward chunks that are still waiting (``runtime.share_chunks``). One
-    thread runs the branches one after the other: the results are the same, bit for bit.
+    of all grids. On a CPU with two or more threads they run at the same time, each on half of
+    the threads, from their own detached copies of the quantised latents, whose gradients are
+    then added and taken back through the quantiser (quantiser and sum use all threads:
+    measured faster). The branch that ends first helps the other with its chunks still waiting
+    (synthesis MLP chunks, bands of the rate: ``runtime.run_branches``). One thread runs the
+    branches one after the other: the results are the same, bit for bit.
     """
     bins = _quantized(model, mode, quant_kwargs)
     leaves = ([b.detach().requires_grad_() for b in bins], [b.detach().requires_grad_() for b in bins])
@@ -77,13 +76,7 @@ def loss_and_gradients(model: C3Model, target: torch.Tensor, lmbda: float, mode:
     threads = torch.get_num_threads()
     if target.device.type == "cpu" and threads >= 2:
         with torch_threads(threads // 2):
-            pool = thread_pool("branch", 1)
-            pending = pool.submit(rate_branch)
-            try:
-                with spare_worker(pool):  # the rate's thread, once done, helps the synthesis MLP
-                    mse = synthesis_branch()
-            finally:
-                bits = pending.result()
+            mse, bits = run_branches([synthesis_branch, rate_branch])
     else:
         mse, bits = synthesis_branch(), rate_branch()
     torch.autograd.backward(bins, [_grad(a) + _grad(b) for a, b in zip(*leaves)])
@@ -108,8 +101,12 @@ def _grad(leaf: torch.Tensor) -> torch.Tensor:
 
 
 def make_optimizer(params, config: FitConfig, lr: float) -> torch.optim.Adam:
-    """Adam with the configured moments (every stage and the budget probe use the same)."""
-    return torch.optim.Adam(params, lr=lr, betas=config.adam_betas)
+    """Adam with the configured moments (every stage and the budget probe use the same); the
+    fused implementation where PyTorch has one (one kernel instead of a dozen per-tensor
+    operators: 0.4 ms instead of 1.9 ms per kodim01 step on a CPU)."""
+    params = list(params)
+    fused = all(p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=lr, betas=config.adam_betas, fused=fused or None)
 
 
 def _psnr(mse: float) -> float:

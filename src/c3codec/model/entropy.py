@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..config import EntropyConfig
 from .exact import IntLayer, mlp_fixed
-from ..runtime import split_over_threads
+from ..runtime import share_chunks
 from .fused import FusedLaplace, FusedRate, fused_laplace, fused_rate
 from .latents import downsample2
 from .mlp import mlp_channels_first
@@ -216,11 +216,13 @@ class _FusedGridRates(torch.autograd.Function):
         grad_bins = [torch.empty_like(b) if need_grad else None for b in bins]
         tasks = [(k, rows) for k, b in enumerate(bins) for rows in _bands(*b.shape)]
 
-        def work(indices: range) -> list[tuple[int, tuple]]:
-            return [(t, kernel.band(packed, padded[tasks[t][0]], bins[tasks[t][0]], tasks[t][1], laplace,
-                                    grad_bins[tasks[t][0]])) for t in indices]
+        results: list[tuple] = [()] * len(tasks)
 
-        results = dict(item for part in split_over_threads(work, len(tasks)) for item in part)
+        def work(t: int) -> None:  # any thread may run any band: each has its own outputs
+            k, rows = tasks[t]
+            results[t] = kernel.band(packed, padded[k], bins[k], rows, laplace, grad_bins[k])
+
+        share_chunks(work, len(tasks))
         totals = [0.0] * num_grids
         lanes: list[list[torch.Tensor]] = [[] for _ in bins]
         grad_padded = [torch.zeros_like(p) if need_grad else None for p in padded]

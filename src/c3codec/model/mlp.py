@@ -6,10 +6,10 @@ memory and the step is memory-bound. On a CPU we therefore run the MLP in column
 stay in the caches, forward and backward, and keep only the input for the backward pass
 (recomputing a chunk's activations is cheaper than reading them back from memory). With the
 fused kernel (:mod:`.fused`) the chunks are shared out over ``torch.get_num_threads()`` Python
-threads (the kernel releases the GIL). Forward, every thread works on a fixed set of chunks;
-backward, threads take chunks from a shared counter (so that a thread free early can help, see
-``runtime.share_chunks``), each chunk's weight gradients go to its own partial sums and these
-are added in chunk order, so results do not depend on the thread count. Without the kernel the
+threads (the kernel releases the GIL), which take chunks from a shared counter (so that a
+thread free early can help, see ``runtime.share_chunks``); backward, each chunk's weight
+gradients go to its own partial sums and these are added in chunk order, so results do not
+depend on the thread count. Without the kernel the
 chunks run one after the other through PyTorch's own threaded operators. On other devices the
 plain layer-by-layer form is used.
 """
@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..runtime import share_chunks, split_over_threads
+from ..runtime import share_chunks
 from .fused import fused_mlp
 
 CHUNK = 16384
@@ -70,19 +70,13 @@ class _ChunkedMLP(torch.autograd.Function):
         kernel = fused_mlp(_widths(weights), x.dtype)
         packed = None if kernel is None else kernel.pack(weights, biases)
 
-        @torch.no_grad()
-        def work(indices: range) -> None:
-            for k in indices:
-                s = starts[k]
-                if kernel is not None:
-                    kernel.forward(packed, x, out, s, min(s + CHUNK, n))
-                else:
-                    out[:, s:s + CHUNK] = plain_mlp(weights, biases, x[:, s:s + CHUNK])
-
         if kernel is None:
-            work(range(len(starts)))
+            with torch.no_grad():
+                for s in starts:  # one after the other, through PyTorch's threaded operators
+                    out[:, s:s + CHUNK] = plain_mlp(weights, biases, x[:, s:s + CHUNK])
         else:
-            split_over_threads(work, len(starts))
+            share_chunks(lambda k: kernel.forward(packed, x, out, starts[k], min(starts[k] + CHUNK, n)),
+                         len(starts))
         ctx.depth = depth
         ctx.kernel, ctx.packed = kernel, packed
         ctx.save_for_backward(x, *params)
