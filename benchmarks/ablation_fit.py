@@ -49,6 +49,7 @@ VARIANTS: dict[str, dict[str, object]] = {
     "w12_kum3": {**W12, "kumaraswamy": (3.0, 1.0)},
     "w12_c0f35a9": W12,  # the same, run on the code of c0f35a9 (fused rate and quantiser kernels)
     "w12_s2lr3e-4": {**W12, "stage2_lr": 3e-4},
+    "w12_hash_noise": W12,  # the same, run on the code of 301aa45 (the quantiser draws its own noise)
 }
 """FitConfig overrides of each variant on top of C3's settings (the FitConfig defaults; unknown
 fields fail loudly), plus two special
