@@ -301,7 +301,7 @@ class FusedQuantizer:
     which draws its own noise: element ``i`` of a grid with key ``(k0, k1)`` always gets the same
     uniform draw (:meth:`uniform`), whatever thread or chunk computes it."""
 
-    CHUNK = 32768  # elements per call (kodim01's grids: 18 chunks, for an even split)
+    CHUNK = 32768  # elements per call (kodim01's seven grids: 20 chunks, for an even split)
 
     def __init__(self, lib: ctypes.CDLL):
         self.lib = lib
