@@ -78,7 +78,7 @@ class _Chunks:
         self.active = 0
         self.error: BaseException | None = None
 
-    def drain(self, _: object = None) -> None:
+    def drain(self) -> None:
         with self.done:
             self.active += 1
         try:

@@ -9,9 +9,8 @@ fused kernel (:mod:`.fused`) the chunks are shared out over ``torch.get_num_thre
 threads (the kernel releases the GIL), which take chunks from a shared counter (so that a
 thread free early can help, see ``runtime.share_chunks``); backward, each chunk's weight
 gradients go to its own partial sums and these are added in chunk order, so results do not
-depend on the thread count. Without the kernel the
-chunks run one after the other through PyTorch's own threaded operators. On other devices the
-plain layer-by-layer form is used.
+depend on the thread count. Without the kernel the chunks run one after the other through
+PyTorch's own threaded operators. On other devices the plain layer-by-layer form is used.
 """
 
 from __future__ import annotations
