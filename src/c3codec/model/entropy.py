@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..config import EntropyConfig
 from .exact import IntLayer, mlp_fixed
 from ..runtime import share_chunks
-from .fused import FusedLaplace, FusedRate, fused_laplace, fused_rate
+from .fused import FusedLaplace, FusedRate, fused_laplace, fused_rate, sum_lanes
 from .latents import downsample2
 from .mlp import mlp_channels_first
 
@@ -234,7 +234,7 @@ class _FusedGridRates(torch.autograd.Function):
                 lanes[k].append(band_lanes)
         if need_grad:
             ctx.grad_bins = [g + step * p[half:, half: p.shape[1] - half] for g, p in zip(grad_bins, grad_padded)]
-            ctx.lanes = [torch.stack(grid_lanes).sum(0) for grid_lanes in lanes]
+            ctx.lanes = [sum_lanes(grid_lanes) for grid_lanes in lanes]
             ctx.kernel = kernel
         return torch.tensor(totals, dtype=bins[0].dtype)
 

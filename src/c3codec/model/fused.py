@@ -176,6 +176,15 @@ class FusedMLP:
         return grad_w, grad_b
 
 
+def sum_lanes(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Per-chunk gradient lanes added one after the other, in chunk order: the same sum whichever
+    thread ran which chunk (a library reduction could pair them differently)."""
+    total = parts[0].clone()
+    for part in parts[1:]:
+        total += part
+    return total
+
+
 def fused_mlp(widths: tuple[int, ...], dtype: torch.dtype) -> FusedMLP | None:
     """The kernel for these layer widths and data type, or None where the PyTorch path must run."""
     if dtype != torch.float32 or len(widths) - 1 > MAX_DEPTH or max(widths) > MAX_WIDTH:

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..runtime import share_chunks
-from .fused import fused_mlp
+from .fused import fused_mlp, sum_lanes
 
 CHUNK = 16384
 """Positions per chunk, chosen by measurement (ARM forward + backward, 1 and 2 threads): 8192 and
@@ -99,10 +99,7 @@ class _ChunkedMLP(torch.autograd.Function):
                 kernel.backward(packed, x, grad_out, grad_x, lanes[k], starts[k], min(starts[k] + CHUNK, n))
 
             share_chunks(fused_work, len(starts))
-            total = lanes[0]
-            for chunk_lanes in lanes[1:]:  # in chunk order: the same sum whoever ran the chunks
-                total += chunk_lanes
-            grad_w, grad_b = kernel.gradients(total)
+            grad_w, grad_b = kernel.gradients(sum_lanes(lanes))
             return (grad_x, None, *grad_w, *grad_b)
 
         grad_w = [torch.zeros_like(w) for w in weights]
