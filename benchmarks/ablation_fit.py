@@ -50,6 +50,19 @@ VARIANTS: dict[str, dict[str, object]] = {
     "w12_c0f35a9": W12,  # the same, run on the code of c0f35a9 (fused rate and quantiser kernels)
     "w12_s2lr3e-4": {**W12, "stage2_lr": 3e-4},
     "w12_hash_noise": W12,  # the same, run on the code of 301aa45 (the quantiser draws its own noise)
+    "w12_eps1e-10": {**W12, "adam_eps": 1e-10},  # Adam's eps was near the finest grid's sqrt(v)
+    "w12_eps1e-12": {**W12, "adam_eps": 1e-12},
+    "w12_eps3e-8": {**W12, "adam_eps": 3e-8},
+    "w12_eps1e-7": {**W12, "adam_eps": 1e-7},
+    "w12_gain1.5": {**W12, "arch": {"width": 12, "latents": {"gain_factor": 1.5}}},
+    "w12_gain2.5": {**W12, "arch": {"width": 12, "latents": {"gain_factor": 2.5}}},
+    "w12_gain1.25": {**W12, "arch": {"width": 12, "latents": {"gain_factor": 1.25}}},
+    "w12_gain1.75": {**W12, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}},
+    "w12_gain1.75_lr2.5e-2": {**W12, "lr": 2.5e-2, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}},
+    "w12_gain1.75_lr3e-2": {**W12, "lr": 3e-2, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}},
+    "w12_seed1": {**W12, "seed": 1},
+    "w12_gain1.75_seed1": {**W12, "seed": 1, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}},
+    "w12_steps1.3": {**W12, "steps_scale": 1.3},  # what 30 % more steps are worth
 }
 """FitConfig overrides of each variant on top of C3's settings (the FitConfig defaults; unknown
 fields fail loudly), plus two special

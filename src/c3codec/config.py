@@ -159,6 +159,7 @@ class FitConfig:
     stage2_fraction: float = 0.1  # stage 2 runs at most this fraction of stage-1 steps
     lr: float = 1e-2
     adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
     grad_clip: float = 0.1
     temperature: tuple[float, float] = (0.3, 0.1)
     kumaraswamy: tuple[float, float] = (2.0, 1.0)
@@ -180,6 +181,8 @@ class FitConfig:
             raise ConfigError("stage2_fraction must be in [0, 1]")
         if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
             raise ConfigError(f"adam_betas must be two values in [0, 1), got {self.adam_betas}")
+        if not 0.0 < self.adam_eps <= 1.0:
+            raise ConfigError(f"adam_eps must be in (0, 1], got {self.adam_eps}")
 
     @property
     def stage2_steps(self) -> int:
