@@ -4,7 +4,7 @@ import torch
 
 from c3codec.cli import main
 from c3codec.coding.bitstream import read
-from c3codec.config import ArchitectureConfig, default_architecture, preset_fit_config
+from c3codec.config import BUDGET_GAIN, ArchitectureConfig, default_architecture, preset_fit_config
 from c3codec.encoder import _target, encode, plan_budget
 from c3codec.fitting.fit import _replan, fit
 from c3codec.model.c3 import C3Model
@@ -54,7 +54,8 @@ def test_encode_with_budget_reports_what_it_did():
     # budgets default to the cheaper (12, 12) networks; an explicit architecture is kept
     assert read(result.data).arch == default_architecture(budget=True)
     assert default_architecture(budget=True).entropy.widths == (12, 12)
-    assert default_architecture().entropy.widths == (18, 18)
+    assert default_architecture(budget=True).latents.gain_factor == BUDGET_GAIN != 2.0
+    assert default_architecture() == ArchitectureConfig()  # C3's, gain 2 and (18, 18) networks
 
 
 def test_cli_budget_width(tmp_path, capsys):
@@ -67,4 +68,6 @@ def test_cli_budget_width(tmp_path, capsys):
         assert main(["encode", str(src), "-o", str(out), "--lmbda", "1e-3", "--budget", "2s",
                      *extra]) == 0
         assert f"networks {width} wide" in capsys.readouterr().out
-        assert read(out.read_bytes()).arch.synthesis.widths == (width, width)
+        arch = read(out.read_bytes()).arch
+        assert arch.synthesis.widths == (width, width)
+        assert arch.latents.gain_factor == BUDGET_GAIN  # the CLI keeps the budget's latent gain

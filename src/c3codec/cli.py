@@ -10,10 +10,10 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from .config import (PRESETS, ArchitectureConfig, ConfigError, EntropyConfig, LatentConfig,
-                     default_architecture)
+from .config import PRESETS, ArchitectureConfig, ConfigError, default_architecture
 
 
 class UsageError(ValueError):
@@ -163,11 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _arch(args: argparse.Namespace) -> ArchitectureConfig:
-    base = ArchitectureConfig(latents=LatentConfig(drop_finest=args.drop_finest),
-                              entropy=EntropyConfig(context=args.context,
-                                                    use_prev_grid=args.prev_grid))
-    default_width = default_architecture(budget=args.budget is not None).synthesis.widths[0]
-    return base.with_widths(args.width or default_width)
+    base = default_architecture(budget=args.budget is not None)
+    arch = replace(base, latents=replace(base.latents, drop_finest=args.drop_finest),
+                   entropy=replace(base.entropy, context=args.context, use_prev_grid=args.prev_grid))
+    return arch.with_widths(args.width) if args.width else arch
 
 
 def _read_bytes(path: str) -> bytes:
