@@ -133,6 +133,7 @@ def test_share_chunks_runs_every_chunk_once_and_reraises():
             results = run_branches([chunked, other])
             assert results[0] == "chunked" and done == Counter(range(50))
         torch.set_num_threads(1)
+
         def fail(k: int) -> None:
             time.sleep(1e-3)
             if k == 7:
