@@ -27,6 +27,7 @@ OUT = ROOT / "benchmarks" / "results" / "ablation_fit.jsonl"
 FAST = {"lr": 2e-2}  # peak learning rate of the short presets, chosen by the first rows here
 B95 = {**FAST, "adam_betas": (0.9, 0.95)}  # Adam beta2 of the short presets, chosen below
 W12 = {**B95, "arch": {"width": 12}}  # the budget networks, chosen below
+G175 = {**W12, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}}  # budget settings since 27235cc
 
 VARIANTS: dict[str, dict[str, object]] = {
     "base": {},  # C3's settings: peak lr 1e-2, Adam betas (0.9, 0.999), gradient clip 0.1
@@ -57,12 +58,19 @@ VARIANTS: dict[str, dict[str, object]] = {
     "w12_gain1.5": {**W12, "arch": {"width": 12, "latents": {"gain_factor": 1.5}}},
     "w12_gain2.5": {**W12, "arch": {"width": 12, "latents": {"gain_factor": 2.5}}},
     "w12_gain1.25": {**W12, "arch": {"width": 12, "latents": {"gain_factor": 1.25}}},
-    "w12_gain1.75": {**W12, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}},
+    "w12_gain1.75": G175,
     "w12_gain1.75_lr2.5e-2": {**W12, "lr": 2.5e-2, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}},
     "w12_gain1.75_lr3e-2": {**W12, "lr": 3e-2, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}},
     "w12_seed1": {**W12, "seed": 1},
     "w12_gain1.75_seed1": {**W12, "seed": 1, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}},
     "w12_steps1.3": {**W12, "steps_scale": 1.3},  # what 30 % more steps are worth
+    "g175_steps1.3": {**G175, "steps_scale": 1.3},
+    "g175_clip0.05": {**G175, "grad_clip": 0.05},
+    "g175_clip0.2": {**G175, "grad_clip": 0.2},
+    "g175_hold0.3": {**G175, "lr_hold": 0.3},  # peak lr for 30 % of stage 1, then the cosine
+    "g175_hold0.6": {**G175, "lr_hold": 0.6},
+    "g175_hold0.2": {**G175, "lr_hold": 0.2},
+    "g175_hold0.3_seed1": {**G175, "lr_hold": 0.3, "seed": 1},
 }
 """FitConfig overrides of each variant on top of C3's settings (the FitConfig defaults; unknown
 fields fail loudly), plus two special

@@ -1,12 +1,13 @@
 import time
 
+import pytest
 import torch
 
 from c3codec.cli import main
 from c3codec.coding.bitstream import read
-from c3codec.config import BUDGET_GAIN, ArchitectureConfig, default_architecture, preset_fit_config
+from c3codec.config import BUDGET_GAIN, ArchitectureConfig, ConfigError, default_architecture, preset_fit_config
 from c3codec.encoder import _target, encode, plan_budget
-from c3codec.fitting.fit import _replan, fit
+from c3codec.fitting.fit import _replan, fit, stage1_lr
 from c3codec.model.c3 import C3Model
 from conftest import synthetic
 
@@ -32,6 +33,18 @@ def test_replan_follows_the_measured_rate():
     assert _replan(plan, 10, 1.0, 5.0).steps == 50  # 10 steps/s for 5 s
     assert _replan(plan, 10, 2.0, 1.0).steps == 10  # time is up: stop now
     assert _replan(plan, 50, 5.0, 10.0) is plan  # on plan: same config
+
+
+def test_stage1_learning_rate_holds_then_decays_to_zero():
+    cosine = preset_fit_config("fast", steps=100, lr=1e-2, lr_hold=0.0)
+    held = preset_fit_config("fast", steps=100, lr=1e-2, lr_hold=0.3)
+    assert stage1_lr(cosine, 0) == 1e-2 and abs(stage1_lr(cosine, 50) - 5e-3) < 1e-12  # C3's cosine
+    assert all(stage1_lr(held, i) == 1e-2 for i in range(31))  # at the peak for 30 % of the steps
+    rates = [stage1_lr(held, i) for i in range(30, 100)]
+    assert all(a > b for a, b in zip(rates, rates[1:])) and rates[-1] < 1e-4  # then cosine to ~0
+    assert abs(stage1_lr(held, 65) - 5e-3) < 1e-12  # half-way through the decay: half the peak
+    with pytest.raises(ConfigError, match="lr_hold"):
+        preset_fit_config("fast", lr_hold=1.0)
 
 
 def test_timed_stage1_ends_on_time_from_any_first_plan():

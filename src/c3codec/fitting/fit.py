@@ -1,7 +1,8 @@
 """Two-stage fitting of a C3 model to one image (c3-supplementary A.2.2, A.2.3).
 
-Stage 1: Adam with cosine learning-rate decay to 0, global gradient-norm clipping, latents passed
-through soft-rounding with Kumaraswamy noise while T anneals 0.3 -> 0.1 and a anneals 2 -> 1.
+Stage 1: Adam with cosine learning-rate decay to 0 (after ``lr_hold`` of the steps at the peak),
+global gradient-norm clipping, latents passed through soft-rounding with Kumaraswamy noise while
+T anneals 0.3 -> 0.1 and a anneals 2 -> 1.
 Stage 2: hard rounding forward (soft-round T=1e-4 gradients), lr 1e-4 multiplied by 0.8 whenever
 the loss has not improved for 20 steps, with parameters and optimiser state reset to the best so
 far; stops when lr < 1e-8 or after the step limit.
@@ -142,6 +143,14 @@ class _Progress:
             self.bar.close()
 
 
+def stage1_lr(config: FitConfig, i: int) -> float:
+    """Learning rate of stage-1 step ``i``: the peak for the first ``lr_hold`` of the steps, then
+    a cosine decay to 0 over the rest (C3: cosine over all steps)."""
+    hold = int(config.lr_hold * config.steps)
+    progress = (i - hold) / max(config.steps - hold, 1)
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * max(progress, 0.0)))
+
+
 def stage1_step(model: C3Model, optimizer: torch.optim.Optimizer, target: torch.Tensor,
                 lmbda: float, config: FitConfig, i: int, generator: torch.Generator | None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -149,7 +158,7 @@ def stage1_step(model: C3Model, optimizer: torch.optim.Optimizer, target: torch.
     steps = config.steps
     frac = i / max(steps - 1, 1)
     for group in optimizer.param_groups:
-        group["lr"] = config.lr * 0.5 * (1.0 + math.cos(math.pi * i / max(steps, 1)))
+        group["lr"] = stage1_lr(config, i)
     t0, t1 = config.temperature
     a0, a1 = config.kumaraswamy
     optimizer.zero_grad(set_to_none=True)
