@@ -28,6 +28,7 @@ FAST = {"lr": 2e-2}  # peak learning rate of the short presets, chosen by the fi
 B95 = {**FAST, "adam_betas": (0.9, 0.95)}  # Adam beta2 of the short presets, chosen below
 W12 = {**B95, "arch": {"width": 12}}  # the budget networks, chosen below
 G175 = {**W12, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}}  # budget settings since 27235cc
+H30 = {**G175, "lr_hold": 0.3}  # budget settings since fbac0fe
 
 VARIANTS: dict[str, dict[str, object]] = {
     "base": {},  # C3's settings: peak lr 1e-2, Adam betas (0.9, 0.999), gradient clip 0.1
@@ -71,6 +72,10 @@ VARIANTS: dict[str, dict[str, object]] = {
     "g175_hold0.6": {**G175, "lr_hold": 0.6},
     "g175_hold0.2": {**G175, "lr_hold": 0.2},
     "g175_hold0.3_seed1": {**G175, "lr_hold": 0.3, "seed": 1},
+    "h30_lr1.5e-2": {**H30, "lr": 1.5e-2},
+    "h30_lr2.5e-2": {**H30, "lr": 2.5e-2},
+    "h30_beta2_0.9": {**H30, "adam_betas": (0.9, 0.9)},
+    "h30_gain1.5": {**H30, "arch": {"width": 12, "latents": {"gain_factor": 1.5}}},
 }
 """FitConfig overrides of each variant on top of C3's settings (the FitConfig defaults; unknown
 fields fail loudly), plus two special
