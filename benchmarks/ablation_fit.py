@@ -27,7 +27,14 @@ OUT = ROOT / "benchmarks" / "results" / "ablation_fit.jsonl"
 FAST = {"lr": 2e-2}  # peak learning rate of the short presets, chosen by the first rows here
 B95 = {**FAST, "adam_betas": (0.9, 0.95)}  # Adam beta2 of the short presets, chosen below
 W12 = {**B95, "arch": {"width": 12}}  # the budget networks, chosen below
-G175 = {**W12, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}}  # budget settings since 27235cc
+
+
+def _gain(gain: float) -> dict[str, object]:
+    """The budget networks with latent gain ``gain`` (the ``arch`` entry of a variant)."""
+    return {"width": 12, "latents": {"gain_factor": gain}}
+
+
+G175 = {**W12, "arch": _gain(1.75)}  # budget settings since 27235cc
 H30 = {**G175, "lr_hold": 0.3}  # budget settings since fbac0fe
 
 VARIANTS: dict[str, dict[str, object]] = {
@@ -56,14 +63,14 @@ VARIANTS: dict[str, dict[str, object]] = {
     "w12_eps1e-12": {**W12, "adam_eps": 1e-12},
     "w12_eps3e-8": {**W12, "adam_eps": 3e-8},
     "w12_eps1e-7": {**W12, "adam_eps": 1e-7},
-    "w12_gain1.5": {**W12, "arch": {"width": 12, "latents": {"gain_factor": 1.5}}},
-    "w12_gain2.5": {**W12, "arch": {"width": 12, "latents": {"gain_factor": 2.5}}},
-    "w12_gain1.25": {**W12, "arch": {"width": 12, "latents": {"gain_factor": 1.25}}},
+    "w12_gain1.5": {**W12, "arch": _gain(1.5)},
+    "w12_gain2.5": {**W12, "arch": _gain(2.5)},
+    "w12_gain1.25": {**W12, "arch": _gain(1.25)},
     "w12_gain1.75": G175,
-    "w12_gain1.75_lr2.5e-2": {**W12, "lr": 2.5e-2, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}},
-    "w12_gain1.75_lr3e-2": {**W12, "lr": 3e-2, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}},
+    "w12_gain1.75_lr2.5e-2": {**G175, "lr": 2.5e-2},
+    "w12_gain1.75_lr3e-2": {**G175, "lr": 3e-2},
     "w12_seed1": {**W12, "seed": 1},
-    "w12_gain1.75_seed1": {**W12, "seed": 1, "arch": {"width": 12, "latents": {"gain_factor": 1.75}}},
+    "w12_gain1.75_seed1": {**G175, "seed": 1},
     "w12_steps1.3": {**W12, "steps_scale": 1.3},  # what 30 % more steps are worth
     "g175_steps1.3": {**G175, "steps_scale": 1.3},
     "g175_clip0.05": {**G175, "grad_clip": 0.05},
@@ -75,7 +82,7 @@ VARIANTS: dict[str, dict[str, object]] = {
     "h30_lr1.5e-2": {**H30, "lr": 1.5e-2},
     "h30_lr2.5e-2": {**H30, "lr": 2.5e-2},
     "h30_beta2_0.9": {**H30, "adam_betas": (0.9, 0.9)},
-    "h30_gain1.5": {**H30, "arch": {"width": 12, "latents": {"gain_factor": 1.5}}},
+    "h30_gain1.5": {**H30, "arch": _gain(1.5)},
 }
 """FitConfig overrides of each variant on top of C3's settings (the FitConfig defaults; unknown
 fields fail loudly), plus two special
