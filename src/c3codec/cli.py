@@ -12,8 +12,9 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
-from .config import PRESETS, ArchitectureConfig, ConfigError, default_architecture
+from .config import PRESETS, ArchitectureConfig, ConfigError, NetworkInit, default_architecture
 
 
 class UsageError(ValueError):
@@ -67,6 +68,12 @@ def _add_threads(p: argparse.ArgumentParser) -> None:
                    help="CPU threads for PyTorch (default: PyTorch's choice)")
 
 
+def _add_network_init(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--network-init", choices=get_args(NetworkInit), default=None,
+                   help="start the networks from the weights shipped for the architecture (the "
+                        "short presets' default; random where none are shipped) or at random (C3)")
+
+
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmbda", type=_positive_float, required=True,
                    help="rate-distortion weight: loss = MSE + lmbda * bpp (e.g. 1e-3)")
@@ -79,6 +86,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                    help="wall-clock budget for the whole encoding, e.g. 90s, 10m: the step count "
                    "(and all schedules) are scaled to what fits on this machine")
     p.add_argument("--seed", type=_nonneg_int, default=0)
+    _add_network_init(p)
     p.add_argument("--approximation", choices=["c3", "coolchic", "coolchic_v2"], default="c3",
                    help="quantisation approximation while fitting (default c3)")
     p.add_argument("--width", type=int, choices=[12, 18, 24], default=None,
@@ -137,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_nonneg_int, default=None)
     p.add_argument("--budget", type=_duration, default=None,
                    help="C3 wall-clock budget per image, e.g. 90s, 10m (scales all schedules)")
+    _add_network_init(p)
     p.add_argument("--jobs", type=_positive_int, default=1, help="parallel processes")
     p.add_argument("--out", required=True, help="output folder (results.tsv, summary.json, rd.png)")
     p.add_argument("--name", help="curve name in the summary and plot")
@@ -194,7 +203,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     _check_output(args.output)
     picture = load_image(args.input)
     fit_config = preset_fit_config(args.preset, steps=args.steps, seed=args.seed,
-                                   approximation=args.approximation)
+                                   approximation=args.approximation, network_init=args.network_init)
     progress = not args.quiet and sys.stderr.isatty()
     if args.budget is not None and args.steps is not None:
         raise UsageError("give either --steps or --budget, not both")
@@ -204,14 +213,15 @@ def cmd_encode(args: argparse.Namespace) -> int:
     atomic_write(args.output, result.data)
     s = result.stats
     if args.budget is not None and not args.json:
-        print(f"budget {args.budget:.0f} s, networks {arch.synthesis.widths[0]} wide: a "
+        print(f"budget {args.budget:.0f} s, networks {arch.synthesis.widths[0]} wide "
+              f"({s.network_init} start): a "
               f"stage-1 step took {s.step_seconds:.3f} s on this "
               f"machine; fitted {s.steps} stage-1 + {s.fit_report.stage2_steps} stage-2 steps "
               f"in {s.fit_seconds:.0f} s, whole encoding {s.encode_seconds:.0f} s")
     summary = {"input": args.input, "output": args.output, "width": s.width, "height": s.height,
                "bytes": s.bytes, "bpp": s.bpp, "psnr": s.psnr, "encode_seconds": s.encode_seconds,
                "steps": s.steps, "stage2_steps": s.fit_report.stage2_steps,
-               "macs_per_pixel": s.macs_per_pixel}
+               "macs_per_pixel": s.macs_per_pixel, "network_init": s.network_init}
     if args.json:
         print(json.dumps(summary))
     else:
@@ -345,7 +355,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         settings = args.lmbda
         description = (f"C3 (c3codec), preset {args.preset}"
                        + (f", {args.steps} steps" if args.steps is not None else "")
-                       + (f", budget {args.budget:.0f} s/image" if args.budget else ""))
+                       + (f", budget {args.budget:.0f} s/image" if args.budget else "")
+                       + (f", {args.network_init} networks" if args.network_init else ""))
         name = args.name or "C3"
     else:
         from .evaluation.baselines import get_codec
@@ -357,7 +368,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         description = codec.description
         name = args.name or codec.name
     tasks = [Task(args.codec, image, float(setting), steps=args.steps, preset=args.preset,
-                  budget_seconds=args.budget, threads=threads)
+                  budget_seconds=args.budget, threads=threads, network_init=args.network_init)
              for setting in settings for image in images]
     out = Path(args.out)
     rows = run_eval(tasks, out, jobs=args.jobs, name=name, description=description,

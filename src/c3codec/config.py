@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, get_args
 
 # Natural logs of C3's Laplace scale clip range [1e-3, 150], kept as literals so that the decoder
 # never evaluates a transcendental function whose last bit could differ between machines.
@@ -23,6 +23,10 @@ Approximation = Literal["c3", "coolchic", "coolchic_v2"]
 - ``coolchic``: stage 1 uniform noise, stage 2 straight-through estimator.
 - ``coolchic_v2``: stage 1 uniform noise, stage 2 epsilon-STE (gradient scaled by 0.01).
 """
+
+NetworkInit = Literal["random", "pretrained"]
+"""How fitting starts the networks: C3's random initialisation, or the pretrained weights the
+package ships for the architecture (random where it ships none)."""
 
 
 class ConfigError(ValueError):
@@ -184,6 +188,7 @@ class FitConfig:
     epsilon_ste: float = 1e-2
     approximation: Approximation = "c3"
     seed: int = 0
+    network_init: NetworkInit = "random"  # "pretrained": shipped networks where they fit (C3: random)
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.steps > 10_000_000:
@@ -196,6 +201,8 @@ class FitConfig:
             raise ConfigError(f"adam_betas must be two values in [0, 1), got {self.adam_betas}")
         if not 0.0 <= self.lr_hold < 1.0:
             raise ConfigError(f"lr_hold must be in [0, 1), got {self.lr_hold}")
+        if self.network_init not in get_args(NetworkInit):
+            raise ConfigError(f"network_init must be 'random' or 'pretrained', got {self.network_init!r}")
         if not 0.0 < self.adam_eps <= 1.0:
             raise ConfigError(f"adam_eps must be in (0, 1], got {self.adam_eps}")
 
@@ -211,14 +218,17 @@ PRESETS: dict[str, int] = {
 }
 """Stage-1 step counts of the named presets; stage 2 is at most 10 % on top."""
 
-SHORT_SCHEDULE: dict[str, object] = {"lr": 2e-2, "adam_betas": (0.9, 0.95), "lr_hold": 0.3}
+SHORT_SCHEDULE: dict[str, object] = {"lr": 2e-2, "adam_betas": (0.9, 0.95), "lr_hold": 0.3,
+                                     "network_init": "pretrained"}
 """Fitting settings of the short schedules that fit a CPU budget (``test``, ``fast`` and every
 ``--budget``), chosen by the fitting ablation (benchmarks/README.md, RD cost of real files on four
 Kodak crops): a peak learning rate of 2e-2 instead of C3's 1e-2 (mean -2.3 %, 3e-2 unstable),
 Adam's beta2 0.95 instead of 0.999 (a further -3.5 %, confirmed with a second seed), whose
 shorter memory of gradient scale suits a few thousand steps with annealed noise, and the peak
 held for the first 30 % of stage 1 before the cosine decay (a further -1.0 to -1.6 % at lambda
-3e-4, 1e-3 and 1e-2 and with a second seed, lower on all 16 crop encodings). ``medium`` and
+3e-4, 1e-3 and 1e-2 and with a second seed, lower on all 16 crop encodings), and networks that
+start from pretrained weights where the package ships some for the architecture (the budget one;
+see :mod:`c3codec.fitting.pretrained`). ``medium`` and
 ``paper`` keep C3's settings: their 20k-100k steps were not ablated."""
 
 PRESET_FIT: dict[str, dict[str, object]] = {

@@ -20,6 +20,7 @@ from .decoder import reconstruct, split_layers
 from .evaluation.macs import macs_per_pixel
 from .evaluation.metrics import psnr as image_psnr
 from .fitting.fit import FitReport, fit
+from .fitting.pretrained import load_pretrained_networks
 from .io.images import Picture
 from .model.c3 import C3Model
 
@@ -43,6 +44,7 @@ class EncodeStats:
     encode_seconds: float
     steps: int  # stage-1 steps actually run
     step_seconds: float  # measured step time when a budget chose the steps, else NaN
+    network_init: str = "random"  # how the networks started: "random" or "pretrained"
     fit_report: FitReport = field(repr=False, default_factory=FitReport)
 
 
@@ -143,7 +145,9 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
     start = time.perf_counter()
     target = _target(picture, device)
     torch.manual_seed(fit_config.seed)  # the network initialisation is part of the result
-    model = C3Model((picture.height, picture.width), picture.channels, arch).to(device)
+    model = C3Model((picture.height, picture.width), picture.channels, arch)
+    pretrained = fit_config.network_init == "pretrained" and load_pretrained_networks(model) is not None
+    model = model.to(device)
     plan = None
     if budget_seconds is not None:
         plan = plan_budget(model, target, lmbda, fit_config,
@@ -181,5 +185,6 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
         macs_per_pixel=macs_per_pixel(arch, picture.height, picture.width, picture.channels)["total"],
         fit_seconds=report.seconds, encode_seconds=time.perf_counter() - start,
         steps=report.stage1_steps, step_seconds=math.nan if plan is None else plan.step_seconds,
+        network_init="pretrained" if pretrained else "random",
         fit_report=report)
     return EncodeResult(data, stats, Picture(pixels, picture.bit_depth), latents)

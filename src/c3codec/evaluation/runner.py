@@ -33,6 +33,7 @@ class Task:
     preset: str = "fast"
     budget_seconds: float | None = None
     threads: int = 1
+    network_init: str | None = None  # None: the preset's
 
     @property
     def key(self) -> tuple[str, str, float]:
@@ -83,7 +84,8 @@ def _run_c3(picture: Picture, task: Task):
     extra = {} if task.budget_seconds is None else {"budget_seconds": task.budget_seconds}
     start = time.perf_counter()
     result = encode(picture, task.setting,
-                    fit_config=preset_fit_config(task.preset, steps=task.steps), **extra)
+                    fit_config=preset_fit_config(task.preset, steps=task.steps,
+                                                 network_init=task.network_init), **extra)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
     decoded = decode(result.data)

@@ -1,0 +1,69 @@
+"""Make the pretrained network weights shipped in ``src/c3codec/data/`` (see
+:mod:`c3codec.fitting.pretrained`).
+
+    python tools/pretrain_networks.py            # writes src/c3codec/data/networks_budget_rgb.npz
+
+Fits the budget architecture's networks to three video frames in turn (foreman CIF frame 0, then
+the openh264 video-conference clip's frames 0 and 8; at most 288x288 pixels of each), 1500 steps
+each at lambda 1e-3 with the short-schedule settings. Video frames, never Kodak images: the
+Kodak set is what the codec is evaluated on. Needs ../shared/data/video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+VIDEO = ROOT.parent / "shared" / "data" / "video"
+OUTPUT = ROOT / "src" / "c3codec" / "data" / "networks_budget_rgb.npz"
+FRAMES = [("foreman_cif_352x288_yuv420p_2f.yuv", 352, 288, 0),
+          ("CiscoVT2people_320x192_yuv420p_9f.yuv", 320, 192, 0),
+          ("CiscoVT2people_320x192_yuv420p_9f.yuv", 320, 192, 8)]
+"""(file, width, height, frame index) of each picture, in fitting order."""
+MAX_SIDE = 288
+
+
+def yuv420_frame_rgb(path: Path, width: int, height: int, index: int) -> np.ndarray:
+    """Frame ``index`` of a raw 8-bit I420 file as (H, W, 3) uint8 RGB (BT.601, video range)."""
+    size = width * height
+    raw = np.fromfile(path, np.uint8, count=size * 3 // 2, offset=index * size * 3 // 2)
+    y = raw[:size].reshape(height, width).astype(np.float64) - 16.0
+    chroma = [raw[start:start + size // 4].reshape(height // 2, width // 2).repeat(2, 0).repeat(2, 1)
+              .astype(np.float64) - 128.0 for start in (size, size * 5 // 4)]
+    u, v = chroma
+    rgb = np.stack([1.164 * y + 1.596 * v, 1.164 * y - 0.392 * u - 0.813 * v, 1.164 * y + 2.017 * u], -1)
+    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--lmbda", type=float, default=1e-3)
+    args = parser.parse_args()
+    if not VIDEO.is_dir():
+        print(f"error: {VIDEO} not found", file=sys.stderr)
+        return 1
+    from c3codec import runtime
+    from c3codec.config import default_architecture, preset_fit_config
+    from c3codec.fitting.pretrained import pretrain_networks, save_networks
+
+    runtime.configure(None)
+    targets = []
+    for name, width, height, index in FRAMES:
+        rgb = yuv420_frame_rgb(VIDEO / name, width, height, index)[:MAX_SIDE, :MAX_SIDE]
+        targets.append(torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous())
+    config = preset_fit_config("fast", steps=args.steps)
+    model = pretrain_networks(targets, default_architecture(budget=True), args.lmbda, config)
+    save_networks(model, args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
