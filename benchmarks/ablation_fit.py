@@ -83,6 +83,7 @@ VARIANTS: dict[str, dict[str, object]] = {
     "h30_lr2.5e-2": {**H30, "lr": 2.5e-2},
     "h30_beta2_0.9": {**H30, "adam_betas": (0.9, 0.9)},
     "h30_gain1.5": {**H30, "arch": _gain(1.5)},
+    "h30_pretrained": {**H30, "network_init": "pretrained"},  # shipped networks (budget settings since this)
 }
 """FitConfig overrides of each variant on top of C3's settings (the FitConfig defaults; unknown
 fields fail loudly), plus two special
