@@ -84,6 +84,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     "h30_beta2_0.9": {**H30, "adam_betas": (0.9, 0.9)},
     "h30_gain1.5": {**H30, "arch": _gain(1.5)},
     "h30_pretrained": {**H30, "network_init": "pretrained"},  # shipped networks (budget settings since this)
+    "b95_hold0.3": {**B95, "lr_hold": 0.3},  # the fast preset: short schedule, C3's architecture
+    "b95_hold0.3_pretrained": {**B95, "lr_hold": 0.3, "network_init": "pretrained"},
 }
 """FitConfig overrides of each variant on top of C3's settings (the FitConfig defaults; unknown
 fields fail loudly), plus two special

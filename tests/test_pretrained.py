@@ -1,5 +1,4 @@
 import importlib.util
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +25,20 @@ def _same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
-def test_shipped_networks_fit_the_budget_architecture():
-    """Guards the shipped file against architecture drift: rerun tools/pretrain_networks.py."""
-    assert shipped_network_files()
-    model, random_start = _model(), network_state(_model())
+@pytest.mark.parametrize("arch, name", [(BUDGET, "budget"), (default_architecture(), "default")])
+def test_shipped_networks_fit_the_budget_and_default_architectures(arch, name):
+    """Guards the shipped files against architecture drift: rerun tools/pretrain_networks.py."""
+    assert len(shipped_network_files()) == 2
+    model, random_start = _model(arch), network_state(_model(arch))
     used = load_pretrained_networks(model)
-    assert used is not None and used.name == "networks_budget_rgb.npz"
+    assert used is not None and used.name == f"networks_{name}_rgb.npz"
     with np.load(used) as data:
         assert _same(network_state(model), {k: data[k] for k in data.files if k != "__key__"})
     assert not _same(network_state(model), random_start)
     assert all(float(p.detach().abs().sum()) == 0.0 for p in model.latents.parameters())  # latents untouched
 
 
-@pytest.mark.parametrize("arch, channels", [(default_architecture(), 3), (BUDGET, 1),
+@pytest.mark.parametrize("arch, channels", [(default_architecture(), 1), (BUDGET, 1),
                                             (BUDGET.with_widths(18), 3)])
 def test_other_architectures_keep_their_random_networks(arch, channels):
     model = _model(arch, channels)
@@ -64,7 +64,8 @@ def test_encode_reports_its_start_and_decodes_exactly():
         assert result.stats.network_init == init
         assert np.array_equal(decode(result.data).pixels, result.reconstruction.pixels)
     # an architecture without shipped networks starts at random even when asked for pretrained
-    result = encode(picture, 1e-3, fit_config=preset_fit_config("fast", steps=5))
+    result = encode(picture, 1e-3, arch=BUDGET.with_widths(18),
+                    fit_config=preset_fit_config("fast", steps=5))
     assert result.stats.network_init == "random"
     with pytest.raises(ConfigError, match="network_init"):
         preset_fit_config("fast", network_init="imagenet")

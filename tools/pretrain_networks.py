@@ -1,9 +1,10 @@
 """Make the pretrained network weights shipped in ``src/c3codec/data/`` (see
 :mod:`c3codec.fitting.pretrained`).
 
-    python tools/pretrain_networks.py            # writes src/c3codec/data/networks_budget_rgb.npz
+    python tools/pretrain_networks.py                 # writes src/c3codec/data/networks_budget_rgb.npz
+    python tools/pretrain_networks.py --arch default  # C3's architecture: networks_default_rgb.npz
 
-Fits the budget architecture's networks to three video frames in turn (foreman CIF frame 0, then
+Fits the networks of the budget architecture (or of C3's default one) to three video frames in turn (foreman CIF frame 0, then
 the openh264 video-conference clip's frames 0 and 8; at most 288x288 pixels of each), 1500 steps
 each at lambda 1e-3 with the short-schedule settings. Video frames, never Kodak images: the
 Kodak set is what the codec is evaluated on. Needs ../shared/data/video.
@@ -20,7 +21,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEO = ROOT.parent / "shared" / "data" / "video"
-OUTPUT = ROOT / "src" / "c3codec" / "data" / "networks_budget_rgb.npz"
+DATA = ROOT / "src" / "c3codec" / "data"
 FRAMES = [("foreman_cif_352x288_yuv420p_2f.yuv", 352, 288, 0),
           ("CiscoVT2people_320x192_yuv420p_9f.yuv", 320, 192, 0),
           ("CiscoVT2people_320x192_yuv420p_9f.yuv", 320, 192, 8)]
@@ -42,7 +43,10 @@ def yuv420_frame_rgb(path: Path, width: int, height: int, index: int) -> np.ndar
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--arch", choices=["budget", "default"], default="budget",
+                        help="the budget architecture (12-wide networks, latent gain 1.75) or C3's")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="default: src/c3codec/data/networks_<arch>_rgb.npz")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--lmbda", type=float, default=1e-3)
     args = parser.parse_args()
@@ -59,9 +63,11 @@ def main() -> int:
         rgb = yuv420_frame_rgb(VIDEO / name, width, height, index)[:MAX_SIDE, :MAX_SIDE]
         targets.append(torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous())
     config = preset_fit_config("fast", steps=args.steps)
-    model = pretrain_networks(targets, default_architecture(budget=True), args.lmbda, config)
-    save_networks(model, args.output)
-    print(f"wrote {args.output}")
+    arch = default_architecture(budget=args.arch == "budget")
+    model = pretrain_networks(targets, arch, args.lmbda, config)
+    output = args.output or DATA / f"networks_{args.arch}_rgb.npz"
+    save_networks(model, output)
+    print(f"wrote {output}")
     return 0
 
 

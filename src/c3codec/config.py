@@ -227,8 +227,8 @@ Adam's beta2 0.95 instead of 0.999 (a further -3.5 %, confirmed with a second se
 shorter memory of gradient scale suits a few thousand steps with annealed noise, and the peak
 held for the first 30 % of stage 1 before the cosine decay (a further -1.0 to -1.6 % at lambda
 3e-4, 1e-3 and 1e-2 and with a second seed, lower on all 16 crop encodings), and networks that
-start from pretrained weights where the package ships some for the architecture (the budget one;
-see :mod:`c3codec.fitting.pretrained`). ``medium`` and
+start from pretrained weights where the package ships some for the architecture (the budget one
+and C3's default one; see :mod:`c3codec.fitting.pretrained`). ``medium`` and
 ``paper`` keep C3's settings: their 20k-100k steps were not ablated."""
 
 PRESET_FIT: dict[str, dict[str, object]] = {
