@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
@@ -79,7 +79,6 @@ def pretrain_networks(targets: Iterable[torch.Tensor], arch: ArchitectureConfig,
     from .fit import fit
 
     model = None
-    config = replace(config, network_init="random")
     for target in targets:
         torch.manual_seed(config.seed)
         fresh = C3Model(tuple(target.shape[1:]), target.shape[0], arch)
