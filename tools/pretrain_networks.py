@@ -55,13 +55,15 @@ def main() -> int:
         return 1
     from c3codec import runtime
     from c3codec.config import default_architecture, preset_fit_config
+    from c3codec.encoder import _target
     from c3codec.fitting.pretrained import pretrain_networks, save_networks
+    from c3codec.io.images import Picture
 
     runtime.configure(None)
     targets = []
     for name, width, height, index in FRAMES:
         rgb = yuv420_frame_rgb(VIDEO / name, width, height, index)[:MAX_SIDE, :MAX_SIDE]
-        targets.append(torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous())
+        targets.append(_target(Picture(rgb.copy(), 8), torch.device("cpu")))
     config = preset_fit_config("fast", steps=args.steps)
     arch = default_architecture(budget=args.arch == "budget")
     model = pretrain_networks(targets, arch, args.lmbda, config)

@@ -35,10 +35,16 @@ def architecture_key(arch: ArchitectureConfig, channels: int) -> str:
     return json.dumps({"architecture": asdict(arch), "channels": channels}, sort_keys=True)
 
 
+def _network_tensors(model: C3Model) -> dict[str, torch.Tensor]:
+    """The synthesis and entropy entries of ``model``'s state dict (not the latents)."""
+    return {name: tensor for name, tensor in model.state_dict().items()
+            if name.startswith(NETWORK_PREFIXES)}
+
+
 def network_state(model: C3Model) -> dict[str, np.ndarray]:
     """The synthesis and entropy network weights of ``model`` as named float32 arrays."""
     return {name: tensor.detach().cpu().numpy().astype(np.float32)
-            for name, tensor in model.state_dict().items() if name.startswith(NETWORK_PREFIXES)}
+            for name, tensor in _network_tensors(model).items()}
 
 
 def save_networks(model: C3Model, path: Path) -> None:
@@ -63,8 +69,7 @@ def load_pretrained_networks(model: C3Model, files: Iterable[Path] | None = None
             if str(data["__key__"]) != key:
                 continue
             state = {name: torch.from_numpy(data[name]) for name in data.files if name != "__key__"}
-        expected = set(network_state(model))
-        if set(state) != expected:
+        if set(state) != set(_network_tensors(model)):
             raise ValueError(f"{path.name}: network tensors do not match the architecture")
         model.load_state_dict(state, strict=False)
         return path
@@ -83,8 +88,7 @@ def pretrain_networks(targets: Iterable[torch.Tensor], arch: ArchitectureConfig,
         torch.manual_seed(config.seed)
         fresh = C3Model(tuple(target.shape[1:]), target.shape[0], arch)
         if model is not None:
-            fresh.load_state_dict({k: torch.from_numpy(v) for k, v in network_state(model).items()},
-                                  strict=False)
+            fresh.load_state_dict(_network_tensors(model), strict=False)
         fit(fresh, target, lmbda, config)
         model = fresh
     if model is None:
