@@ -14,7 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import get_args
 
-from .config import PRESETS, ArchitectureConfig, ConfigError, NetworkInit, default_architecture
+from .config import (PRESETS, Approximation, ArchitectureConfig, ConfigError, NetworkInit,
+                     default_architecture)
 
 
 class UsageError(ValueError):
@@ -87,7 +88,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                    "(and all schedules) are scaled to what fits on this machine")
     p.add_argument("--seed", type=_nonneg_int, default=0)
     _add_network_init(p)
-    p.add_argument("--approximation", choices=["c3", "coolchic", "coolchic_v2"], default="c3",
+    p.add_argument("--approximation", choices=get_args(Approximation), default="c3",
                    help="quantisation approximation while fitting (default c3)")
     p.add_argument("--width", type=int, choices=[12, 18, 24], default=None,
                    help="width of both hidden layers of synthesis and ARM (default 18, or 12 "

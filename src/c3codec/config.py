@@ -193,7 +193,7 @@ class FitConfig:
     def __post_init__(self) -> None:
         if self.steps < 0 or self.steps > 10_000_000:
             raise ConfigError(f"steps must be in 0..10^7, got {self.steps}")
-        if self.approximation not in ("c3", "coolchic", "coolchic_v2"):
+        if self.approximation not in get_args(Approximation):
             raise ConfigError(f"unknown approximation {self.approximation!r}")
         if not 0.0 <= self.stage2_fraction <= 1.0:
             raise ConfigError("stage2_fraction must be in [0, 1]")
@@ -202,7 +202,7 @@ class FitConfig:
         if not 0.0 <= self.lr_hold < 1.0:
             raise ConfigError(f"lr_hold must be in [0, 1), got {self.lr_hold}")
         if self.network_init not in get_args(NetworkInit):
-            raise ConfigError(f"network_init must be 'random' or 'pretrained', got {self.network_init!r}")
+            raise ConfigError(f"network_init must be one of {get_args(NetworkInit)}, got {self.network_init!r}")
         if not 0.0 < self.adam_eps <= 1.0:
             raise ConfigError(f"adam_eps must be in (0, 1], got {self.adam_eps}")
 

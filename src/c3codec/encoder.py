@@ -15,7 +15,7 @@ from .coding.bitstream import C3File, ImageInfo
 from .coding.latents import encode_latents
 from .coding.parameters import (MAX_PARAM_RANGE, PARAM_STEPS, encode_tensors, int_layers, load_quantized,
                                 network_tensors, quantize_tensors, tensor_bits, tensor_code)
-from .config import ArchitectureConfig, FitConfig, default_architecture, preset_fit_config
+from .config import ArchitectureConfig, FitConfig, NetworkInit, default_architecture, preset_fit_config
 from .decoder import reconstruct, split_layers
 from .evaluation.macs import macs_per_pixel
 from .evaluation.metrics import psnr as image_psnr
@@ -44,7 +44,7 @@ class EncodeStats:
     encode_seconds: float
     steps: int  # stage-1 steps actually run
     step_seconds: float  # measured step time when a budget chose the steps, else NaN
-    network_init: str = "random"  # how the networks started: "random" or "pretrained"
+    network_init: NetworkInit = "random"  # how the networks started: "random" or "pretrained"
     fit_report: FitReport = field(repr=False, default_factory=FitReport)
 
 

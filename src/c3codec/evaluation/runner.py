@@ -14,12 +14,16 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..io.images import ImageError, Picture, load_image
 from .metrics import ms_ssim, psnr
 from .results import ResultRow, append_row, read_rows, summarize, write_summary
+
+if TYPE_CHECKING:
+    from ..config import NetworkInit
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".bmp"}
 
@@ -33,7 +37,7 @@ class Task:
     preset: str = "fast"
     budget_seconds: float | None = None
     threads: int = 1
-    network_init: str | None = None  # None: the preset's
+    network_init: NetworkInit | None = None  # None: the preset's
 
     @property
     def key(self) -> tuple[str, str, float]:
