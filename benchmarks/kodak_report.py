@@ -29,6 +29,8 @@ from c3codec.evaluation.plot import plot_curves  # noqa: E402
 from c3codec.evaluation.results import Curve, load_curve, read_rows, summarize  # noqa: E402
 
 ANCHORS = ROOT.parent / "shared" / "data" / "anchors" / "kodak_rd.tsv"
+COOLCHIC = ANCHORS.with_name("coolchic-5.0.1-kodak-per-image.tsv")  # published per image
+COOLCHIC_NAME = "Cool-chic 5.0.1"
 CLASSICAL = ["jpeg", "webp", "avif", "heic", "jxl", "jp2"]
 PUBLISHED = ["C3", "C3 (Adaptive)", "VTM", "BPG", "COOL-CHICv2"]
 
@@ -127,6 +129,21 @@ def main() -> int:
             anchor = curve_of(rows, name or folder, images)
             curves.append(Curve(name or folder, anchor.bpp, anchor.psnr))
             lines.append(bd_row(name or folder, f"same {len(images)}", anchor, c3, "earlier C3 run"))
+    neural = []  # the published neural codecs against each other, for reading the rows above
+    coolchic_rows = read_rows(COOLCHIC)
+    if coolchic_rows and images <= {r.image for r in coolchic_rows}:
+        anchor = curve_of(coolchic_rows, COOLCHIC_NAME, images)
+        curves.append(Curve(f"{COOLCHIC_NAME} (published, same {len(images)} images)", anchor.bpp,
+                            anchor.psnr))
+        lines.append(bd_row(f"{COOLCHIC_NAME} (published per image)", f"same {len(images)}", anchor, c3,
+                            "10k GPU steps, about 2000 MACs/pixel"))
+        whole = curve_of(coolchic_rows, COOLCHIC_NAME)
+        if len(images) < len({r.image for r in coolchic_rows}):
+            subset_bias.append(bd_row(f"{COOLCHIC_NAME} on the C3 images", f"all 24 of {COOLCHIC_NAME}",
+                                      whole, anchor, "published per-image results"))
+        if ANCHORS.exists():
+            neural.append(bd_row(f"{COOLCHIC_NAME} (all 24)", "C3 (published, all 24)",
+                                 load_curve(f"{ANCHORS}:C3"), whole, ""))
     if ANCHORS.exists():
         for name in PUBLISHED:
             anchor = load_curve(f"{ANCHORS}:{name}")
@@ -135,11 +152,16 @@ def main() -> int:
             lines.append(bd_row(f"{name} (published)", "all 24", anchor, c3, note))
 
     if subset_bias:
-        lines += ["", "How much harder the C3 images are than the Kodak average, for the classical codecs "
-                  "that ran on all 24 (positive: the subset needs more bits than the average image "
+        lines += ["", "How much harder the C3 images are than the Kodak average, for the codecs "
+                  "with results on all 24 (positive: the subset needs more bits than the average image "
                   "at the same PSNR):", "",
                   "| codec on the subset | anchor | BD-rate (cubic) | BD-rate (PCHIP) | BD-PSNR | note |",
                   "|---|---|---|---|---|---|", *subset_bias]
+
+    if neural:
+        lines += ["", "The published neural codecs against each other (24-image averages):", "",
+                  "| codec | anchor | BD-rate (cubic) | BD-rate (PCHIP) | BD-PSNR | note |",
+                  "|---|---|---|---|---|---|", *neural]
 
     lines += ["", "| codec | mean encode (s) | mean decode (s) | MACs/pixel |", "|---|---|---|---|"]
     lines.append(f"| C3 (this run) | {statistics.mean(r.encode_seconds for r in c3_rows):.0f} | "

@@ -6,7 +6,7 @@ import pytest
 
 from c3codec.cli import main
 from c3codec.evaluation.bdrate import bd
-from c3codec.evaluation.results import load_curve
+from c3codec.evaluation.results import load_curve, read_rows
 from conftest import SHARED
 
 ANCHORS = SHARED / "anchors" / "kodak_rd.tsv"
@@ -49,6 +49,26 @@ def test_published_c3_values(capsys):
     assert out[1].startswith("BD-rate (PCHIP): ") and out[2].startswith("BD-PSNR: ")
     assert main(["bdrate", f"{ANCHORS}:C3", f"{ANCHORS}:BPG", "--json"]) == 0
     assert round(json.loads(capsys.readouterr().out)["bd_rate_cubic"], 1) == -16.4
+
+
+def test_coolchic_per_image_table(tmp_path, capsys):
+    """Cool-chic's published per-image tables read as result rows and average per lambda."""
+    table = tmp_path / "coolchic.tsv"
+    lines = ["lmbda\tseq_name\tn_pixels\tloss\tpsnr_db\trate_bpp"]
+    for lmbda, bpp, psnr in [(1e-2, 0.1, 27.0), (3e-3, 0.25, 30.0), (1e-3, 0.5, 33.0), (3e-4, 1.0, 36.5)]:
+        lines += [f"{lmbda}\timgA\t393216\t0\t{psnr + 1}\t{bpp}",
+                  f"{lmbda}\timgB\t393216\t0\t{psnr - 1}\t{3 * bpp}"]
+    table.write_text("\n".join(lines) + "\n")
+    rows = read_rows(table)
+    assert len(rows) == 8 and {r.image for r in rows} == {"imgA", "imgB"}
+    assert all(r.codec == "coolchic" and math.isnan(r.encode_seconds) for r in rows)
+    curve = load_curve(str(table))
+    assert curve.bpp == pytest.approx([0.2, 0.5, 1.0, 2.0]) and curve.psnr == pytest.approx([27, 30, 33, 36.5])
+    summary = tmp_path / "half.json"
+    summary.write_text(json.dumps({"name": "half", "results": {"bpp": [b / 2 for b in curve.bpp],
+                                                                "psnr-rgb": curve.psnr}}))
+    assert main(["bdrate", str(summary), str(table)]) == 0
+    assert capsys.readouterr().out.startswith("BD-rate (cubic): -50.00 %")
 
 
 def test_bdrate_cli_errors(tmp_path, capsys):

@@ -155,13 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, default=None,
                    help="threads per job (default: CPU cores / jobs)")
 
+    curve_help = ("summary.json, results.tsv, a Cool-chic per-image table (lmbda, seq_name, "
+                  "psnr_db, rate_bpp) or FILE:NAME")
     p = sub.add_parser("bdrate", help="Bjontegaard delta rate of TEST against ANCHOR")
-    p.add_argument("test", help="summary.json, results.tsv or FILE:NAME")
-    p.add_argument("anchor", help="summary.json, results.tsv or FILE:NAME")
+    p.add_argument("test", help=curve_help)
+    p.add_argument("anchor", help=curve_help)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("plot", help="RD curves of result sets on one figure")
-    p.add_argument("results", nargs="+", help="summary.json, results.tsv or FILE:NAME")
+    p.add_argument("results", nargs="+", help=curve_help)
     p.add_argument("-o", "--output", required=True, help="output PNG")
     p.add_argument("--title", default="")
 

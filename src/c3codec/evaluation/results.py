@@ -56,12 +56,33 @@ def _parse(row: dict[str, str]) -> ResultRow | None:
         return None  # a line cut short by an interruption: ignored, the task is redone
 
 
+COOLCHIC_COLUMNS = {"lmbda", "seq_name", "psnr_db", "rate_bpp"}
+"""Columns of Cool-chic's published per-image tables (e.g. results/v5.0/image-kodak.tsv)."""
+
+
+def _parse_coolchic(row: dict[str, str], codec: str) -> ResultRow | None:
+    """A row of a Cool-chic per-image table; what it does not publish (times, sizes) is NaN or 0."""
+    try:
+        return ResultRow(codec=codec, image=row["seq_name"], setting=float(row["lmbda"]),
+                         bpp=float(row["rate_bpp"]), psnr=float(row["psnr_db"]), ms_ssim=math.nan,
+                         bytes=0, width=0, height=0, encode_seconds=math.nan,
+                         decode_seconds=math.nan, macs_per_pixel=math.nan)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def read_rows(path: str | Path) -> list[ResultRow]:
+    """Per-image rows of a ``c3 eval`` results.tsv, or of a Cool-chic per-image table (codec named
+    after the file)."""
     path = Path(path)
     if not path.exists():
         return []
     with path.open(newline="") as f:
-        rows = [_parse(r) for r in csv.DictReader(f, delimiter="\t")]
+        reader = csv.DictReader(f, delimiter="\t")
+        if COOLCHIC_COLUMNS <= set(reader.fieldnames or ()):
+            rows = [_parse_coolchic(r, path.stem) for r in reader]
+        else:
+            rows = [_parse(r) for r in reader]
     return [r for r in rows if r is not None]
 
 
@@ -121,8 +142,9 @@ class Curve:
 
 
 def load_curves(spec: str) -> list[Curve]:
-    """RD curve(s) from ``summary.json``, ``results.tsv`` or ``FILE:NAME`` (rows of codec NAME
-    in a TSV with a codec column, e.g. ``anchors/kodak_rd.tsv:C3``)."""
+    """RD curve(s) from ``summary.json``, ``results.tsv``, a Cool-chic per-image table (averaged
+    per lambda) or ``FILE:NAME`` (rows of codec NAME in a TSV with a codec column, e.g.
+    ``anchors/kodak_rd.tsv:C3``)."""
     path, name = spec, ""
     if not Path(spec).exists() and ":" in spec:
         path, _, name = spec.rpartition(":")
@@ -137,6 +159,9 @@ def load_curves(spec: str) -> list[Curve]:
         table = list(csv.DictReader(f, delimiter="\t"))
     if not table:
         raise ValueError(f"{path}: empty table")
+    if COOLCHIC_COLUMNS <= set(table[0]):  # per-image table of one codec
+        s = summarize(read_rows(p), p.stem, "")["results"]
+        return [Curve(name or p.stem, s["bpp"], s["psnr-rgb"])]
     codecs = sorted({r.get("codec", p.stem) for r in table}) if not name else [name]
     curves = []
     for codec in codecs:
