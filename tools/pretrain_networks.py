@@ -3,6 +3,7 @@
 
     python tools/pretrain_networks.py                 # writes src/c3codec/data/networks_budget_rgb.npz
     python tools/pretrain_networks.py --arch default  # C3's architecture: networks_default_rgb.npz
+    python tools/pretrain_networks.py --width 8       # other widths (ablations): networks_budget8_rgb.npz
 
 Fits the networks of the budget architecture (or of C3's default one) to three video frames in turn (foreman CIF frame 0, then
 the openh264 video-conference clip's frames 0 and 8; at most 288x288 pixels of each), 1500 steps
@@ -46,9 +47,11 @@ def main() -> int:
     parser.add_argument("--arch", choices=["budget", "default"], default="budget",
                         help="the budget architecture (12-wide networks, latent gain 1.75) or C3's")
     parser.add_argument("--output", type=Path, default=None,
-                        help="default: src/c3codec/data/networks_<arch>_rgb.npz")
+                        help="default: src/c3codec/data/networks_<arch>[<width>]_rgb.npz")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--lmbda", type=float, default=1e-3)
+    parser.add_argument("--width", type=int, default=None,
+                        help="width of both hidden layers of synthesis and ARM (default: the architecture's)")
     args = parser.parse_args()
     if not VIDEO.is_dir():
         print(f"error: {VIDEO} not found", file=sys.stderr)
@@ -66,8 +69,11 @@ def main() -> int:
         targets.append(_target(Picture(rgb.copy(), 8), torch.device("cpu")))
     config = preset_fit_config("fast", steps=args.steps)
     arch = default_architecture(budget=args.arch == "budget")
+    if args.width is not None:
+        arch = arch.with_widths(args.width)
     model = pretrain_networks(targets, arch, args.lmbda, config)
-    output = args.output or DATA / f"networks_{args.arch}_rgb.npz"
+    suffix = "" if args.width is None else str(args.width)  # never overwrite the shipped file
+    output = args.output or DATA / f"networks_{args.arch}{suffix}_rgb.npz"
     save_networks(model, output)
     print(f"wrote {output}")
     return 0
