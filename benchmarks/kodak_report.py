@@ -131,14 +131,15 @@ def main() -> int:
             lines.append(bd_row(name or folder, f"same {len(images)}", anchor, c3, "earlier C3 run"))
     neural = []  # the published neural codecs against each other, for reading the rows above
     coolchic_rows = read_rows(COOLCHIC)
-    if coolchic_rows and images <= {r.image for r in coolchic_rows}:
+    coolchic_images = {r.image for r in coolchic_rows}
+    if coolchic_rows and images <= coolchic_images:
         anchor = curve_of(coolchic_rows, COOLCHIC_NAME, images)
         curves.append(Curve(f"{COOLCHIC_NAME} (published, same {len(images)} images)", anchor.bpp,
                             anchor.psnr))
         lines.append(bd_row(f"{COOLCHIC_NAME} (published per image)", f"same {len(images)}", anchor, c3,
                             "10k GPU steps, about 2000 MACs/pixel"))
         whole = curve_of(coolchic_rows, COOLCHIC_NAME)
-        if len(images) < len({r.image for r in coolchic_rows}):
+        if images < coolchic_images:
             subset_bias.append(bd_row(f"{COOLCHIC_NAME} on the C3 images", f"all 24 of {COOLCHIC_NAME}",
                                       whole, anchor, "published per-image results"))
         if ANCHORS.exists():

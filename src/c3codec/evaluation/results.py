@@ -10,6 +10,7 @@ import csv
 import json
 import math
 import statistics
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -71,6 +72,15 @@ def _parse_coolchic(row: dict[str, str], codec: str) -> ResultRow | None:
         return None
 
 
+def _row_parser(columns: Iterable[str], stem: str) -> Callable[[dict[str, str]], ResultRow | None] | None:
+    """How to read the per-image rows of a table with these columns: ``c3 eval``'s own layout or
+    Cool-chic's (its codec named after the file, ``stem``); None for a table of curve points."""
+    columns = set(columns)
+    if COOLCHIC_COLUMNS <= columns:
+        return lambda row: _parse_coolchic(row, stem)
+    return _parse if "image" in columns else None
+
+
 def read_rows(path: str | Path) -> list[ResultRow]:
     """Per-image rows of a ``c3 eval`` results.tsv, or of a Cool-chic per-image table (codec named
     after the file)."""
@@ -79,10 +89,8 @@ def read_rows(path: str | Path) -> list[ResultRow]:
         return []
     with path.open(newline="") as f:
         reader = csv.DictReader(f, delimiter="\t")
-        if COOLCHIC_COLUMNS <= set(reader.fieldnames or ()):
-            rows = [_parse_coolchic(r, path.stem) for r in reader]
-        else:
-            rows = [_parse(r) for r in reader]
+        parse = _row_parser(reader.fieldnames or (), path.stem) or _parse
+        rows = [parse(r) for r in reader]
     return [r for r in rows if r is not None]
 
 
@@ -159,17 +167,15 @@ def load_curves(spec: str) -> list[Curve]:
         table = list(csv.DictReader(f, delimiter="\t"))
     if not table:
         raise ValueError(f"{path}: empty table")
-    if COOLCHIC_COLUMNS <= set(table[0]):  # per-image table of one codec
-        s = summarize(read_rows(p), p.stem, "")["results"]
-        return [Curve(name or p.stem, s["bpp"], s["psnr-rgb"])]
+    parse = _row_parser(table[0], p.stem)
     codecs = sorted({r.get("codec", p.stem) for r in table}) if not name else [name]
     curves = []
     for codec in codecs:
         group = [r for r in table if r.get("codec", p.stem) == codec]
         if not group:
             raise ValueError(f"{path}: no rows for codec {codec!r}")
-        if "image" in group[0]:  # per-image rows: average per setting
-            rows = [x for x in (_parse(r) for r in group) if x is not None]
+        if parse is not None:  # per-image rows: average per setting
+            rows = [x for x in (parse(r) for r in group) if x is not None]
             s = summarize(rows, codec, "")["results"]
             curves.append(Curve(codec, s["bpp"], s["psnr-rgb"]))
         else:
