@@ -158,15 +158,11 @@ def main() -> int:
             arch, config = variant_configs(variant, args.steps)
             stats = encode(picture, args.lmbda, arch=arch, fit_config=config,
                            budget_seconds=args.budget).stats
-            mse = 10 ** (-stats.psnr / 10)
             row = {"variant": variant, "image": name, "steps": args.steps, "lmbda": args.lmbda,
                    "crop": args.crop, "budget": args.budget, "stage1_steps": stats.steps,
-                   "bpp": stats.bpp, "psnr": stats.psnr,
-                   "cost": mse + args.lmbda * stats.bpp, "seconds": stats.encode_seconds}
+                   **measured(stats, args.lmbda)}
             done[key] = row
-            with args.output.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            print(json.dumps(row), flush=True)
+            append_row(args.output, row)
     base = args.variants[0]
     print(f"\n| variant | mean bpp | mean PSNR (dB) | J vs {base} | mean encode (s) | stage-1 steps |")
     print("|---|---|---|---|---|---|")
@@ -183,6 +179,20 @@ def main() -> int:
               f"| {statistics.mean(r['seconds'] for r in rows):.0f} "
               f"| {statistics.mean(r.get('stage1_steps', r['steps']) for r in rows):.0f} |")
     return 0
+
+
+def measured(stats, lmbda: float) -> dict[str, float]:
+    """The figures of one encoding (``EncodeStats``) that a row records, RD cost J included."""
+    mse = 10 ** (-stats.psnr / 10)
+    return {"bpp": stats.bpp, "psnr": stats.psnr, "cost": mse + lmbda * stats.bpp,
+            "seconds": stats.encode_seconds}
+
+
+def append_row(output: Path, row: dict) -> None:
+    """Append one result line to ``output`` (so a long run can be resumed) and print it."""
+    with output.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps(row), flush=True)
 
 
 def _key(variant: str, image: str, setting: dict) -> tuple:

@@ -97,14 +97,10 @@ def main() -> int:
                 picture = ablation_fit.crop(load_image(ablation_fit.KODAK / f"{name}.png"), args.crop)
                 arch, config = ablation_fit.variant_configs("h30_pretrained", args.steps)
                 stats = encode(picture, lmbda, arch=arch, fit_config=config).stats
-                mse = 10 ** (-stats.psnr / 10)
                 row = {"mode": mode, "image": name, "lmbda": lmbda, "steps": args.steps, "crop": args.crop,
-                       "bpp": stats.bpp, "psnr": stats.psnr, "cost": mse + lmbda * stats.bpp,
-                       "seconds": stats.encode_seconds}
+                       **ablation_fit.measured(stats, lmbda)}
                 done[key] = row
-                with args.output.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
-                print(json.dumps(row), flush=True)
+                ablation_fit.append_row(args.output, row)
     base = args.modes[0]
     print(f"\n| mode | lambda | {' | '.join(args.images)} | mean J vs {base} |")
     print("|---|---|" + "---|" * (len(args.images) + 1))
