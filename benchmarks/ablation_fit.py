@@ -181,6 +181,28 @@ def main() -> int:
     return 0
 
 
+def add_crop_arguments(parser: argparse.ArgumentParser, output: Path) -> None:
+    """The options of the model-swap ablations (fixed steps on centre crops)."""
+    parser.add_argument("--images", nargs="+", default=["kodim01", "kodim05", "kodim14", "kodim23"])
+    parser.add_argument("--crop", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--output", type=Path, default=output)
+
+
+def start_run(output: Path, fields: tuple[str, ...]) -> dict[tuple, dict] | None:
+    """Set up a model-swap ablation: None where the Kodak images are absent (the caller skips),
+    else one fitting thread and the rows already in ``output`` keyed by ``fields`` (so a long
+    run resumes where it was)."""
+    if not KODAK.is_dir():
+        print(f"skipping: {KODAK} not found")
+        return None
+    from c3codec import runtime
+
+    runtime.configure(1)
+    rows = [json.loads(line) for line in output.read_text().splitlines()] if output.exists() else []
+    return {tuple(row[f] for f in fields): row for row in rows}
+
+
 def measured(stats, lmbda: float) -> dict[str, float]:
     """The figures of one encoding (``EncodeStats``) that a row records, RD cost J included."""
     mse = 10 ** (-stats.psnr / 10)

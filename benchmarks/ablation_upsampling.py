@@ -21,7 +21,6 @@ and prints the mean relative change of J = MSE + lambda * bpp against the first 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -68,25 +67,15 @@ def use_upsampling(mode: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    parser.add_argument("--images", nargs="+", default=["kodim01", "kodim05", "kodim14", "kodim23"])
     parser.add_argument("--lmbda", nargs="+", type=float, default=[1e-2, 1e-3])
-    parser.add_argument("--crop", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--output", type=Path, default=OUT)
+    ablation_fit.add_crop_arguments(parser, OUT)
     args = parser.parse_args()
-    if not ablation_fit.KODAK.is_dir():
-        print(f"skipping: {ablation_fit.KODAK} not found")
+    done = ablation_fit.start_run(args.output, ("mode", "image", "lmbda", "steps", "crop"))
+    if done is None:
         return 0
-    from c3codec import runtime
     from c3codec.encoder import encode
     from c3codec.io.images import load_image
 
-    runtime.configure(1)
-    done = {}
-    if args.output.exists():
-        for line in args.output.read_text().splitlines():
-            row = json.loads(line)
-            done[(row["mode"], row["image"], row["lmbda"], row["steps"], row["crop"])] = row
     for mode in args.modes:
         use_upsampling(mode)
         for lmbda in args.lmbda:
