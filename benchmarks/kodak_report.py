@@ -82,6 +82,12 @@ def bd_row(label: str, images: str, anchor: Curve, test: Curve, note: str) -> st
             f"{r.psnr:+.2f} dB | {note} |")
 
 
+def bd_header(first: str, second: str) -> list[str]:
+    """The head of a table of :func:`bd_row` lines."""
+    return [f"| {first} | {second} | BD-rate (cubic) | BD-rate (PCHIP) | BD-PSNR | note |",
+            "|---|---|---|---|---|---|"]
+
+
 def fmt(value: float) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:+.1f} %"
 
@@ -107,8 +113,7 @@ def main() -> int:
     lines = [f"C3 results: {len(c3_rows)} encodings, images {', '.join(sorted(images))}, "
              f"lambdas {', '.join(f'{s:g}' for s in sorted({r.setting for r in c3_rows}))}.", ""]
 
-    lines += ["| anchor | images | BD-rate (cubic) | BD-rate (PCHIP) | BD-PSNR | note |",
-              "|---|---|---|---|---|---|"]
+    lines += bd_header("anchor", "images")
     curves = [c3]
     subset_bias = []
     for codec in CLASSICAL:
@@ -129,6 +134,7 @@ def main() -> int:
             anchor = curve_of(rows, name or folder, images)
             curves.append(Curve(name or folder, anchor.bpp, anchor.psnr))
             lines.append(bd_row(name or folder, f"same {len(images)}", anchor, c3, "earlier C3 run"))
+    published = {name: load_curve(f"{ANCHORS}:{name}") for name in PUBLISHED} if ANCHORS.exists() else {}
     neural = []  # the published neural codecs against each other, for reading the rows above
     coolchic_rows = read_rows(COOLCHIC)
     coolchic_images = {r.image for r in coolchic_rows}
@@ -142,27 +148,22 @@ def main() -> int:
         if images < coolchic_images:
             subset_bias.append(bd_row(f"{COOLCHIC_NAME} on the C3 images", f"all 24 of {COOLCHIC_NAME}",
                                       whole, anchor, "published per-image results"))
-        if ANCHORS.exists():
+        if "C3" in published:
             neural.append(bd_row(f"{COOLCHIC_NAME} (all 24)", "C3 (published, all 24)",
-                                 load_curve(f"{ANCHORS}:C3"), whole, ""))
-    if ANCHORS.exists():
-        for name in PUBLISHED:
-            anchor = load_curve(f"{ANCHORS}:{name}")
-            curves.append(Curve(f"{name} (published, 24 images)", anchor.bpp, anchor.psnr))
-            note = "subset vs 24-image average" + ("; 100k+ GPU steps" if name.startswith("C3") else "")
-            lines.append(bd_row(f"{name} (published)", "all 24", anchor, c3, note))
+                                 published["C3"], whole, ""))
+    for name, anchor in published.items():
+        curves.append(Curve(f"{name} (published, 24 images)", anchor.bpp, anchor.psnr))
+        note = "subset vs 24-image average" + ("; 100k+ GPU steps" if name.startswith("C3") else "")
+        lines.append(bd_row(f"{name} (published)", "all 24", anchor, c3, note))
 
     if subset_bias:
         lines += ["", "How much harder the C3 images are than the Kodak average, for the codecs "
                   "with results on all 24 (positive: the subset needs more bits than the average image "
-                  "at the same PSNR):", "",
-                  "| codec on the subset | anchor | BD-rate (cubic) | BD-rate (PCHIP) | BD-PSNR | note |",
-                  "|---|---|---|---|---|---|", *subset_bias]
+                  "at the same PSNR):", "", *bd_header("codec on the subset", "anchor"), *subset_bias]
 
     if neural:
         lines += ["", "The published neural codecs against each other (24-image averages):", "",
-                  "| codec | anchor | BD-rate (cubic) | BD-rate (PCHIP) | BD-PSNR | note |",
-                  "|---|---|---|---|---|---|", *neural]
+                  *bd_header("codec", "anchor"), *neural]
 
     lines += ["", "| codec | mean encode (s) | mean decode (s) | MACs/pixel |", "|---|---|---|---|"]
     lines.append(f"| C3 (this run) | {statistics.mean(r.encode_seconds for r in c3_rows):.0f} | "
