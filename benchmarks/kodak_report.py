@@ -10,7 +10,9 @@ webp, avif, heic, jxl, jp2), compares on the images C3 was run on, and writes ``
 ../shared/data/anchors/kodak_rd.tsv (24-image averages, 100k+ GPU steps for C3). Because those
 are averages over all 24 images, the report also shows how much harder the chosen subset is for
 the classical codecs that ran on all 24 (BD-rate of the codec on the subset against itself on
-all 24 images).
+all 24 images), and estimates the BD-rate against the published C3 curve with that difficulty
+divided out. Images missing a lambda (an interrupted ``c3 eval``, which resumes) are left out
+until they are complete.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import argparse
 import math
 import statistics
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from c3codec.evaluation.bdrate import bd  # noqa: E402
+from c3codec.evaluation.bdrate import BDResult, bd  # noqa: E402
 from c3codec.evaluation.plot import plot_curves  # noqa: E402
 from c3codec.evaluation.results import Curve, load_curve, read_rows, summarize  # noqa: E402
 
@@ -72,11 +75,29 @@ def curve_of(rows, name: str, images: set[str] | None = None) -> Curve:
     return Curve(name, s["bpp"], s["psnr-rgb"])
 
 
-def bd_row(label: str, images: str, anchor: Curve, test: Curve, note: str) -> str:
+def complete_images(rows) -> tuple[set[str], set[str]]:
+    """Images with a result at every setting of the run, and the others (an interrupted run):
+    a per-setting average over different images would not be one curve."""
+    settings = {r.setting for r in rows}
+    done: dict[str, set[float]] = defaultdict(set)
+    for r in rows:
+        done[r.image].add(r.setting)
+    complete = {image for image, s in done.items() if s == settings}
+    return complete, set(done) - complete
+
+
+def try_bd(anchor: Curve, test: Curve) -> BDResult | str:
+    """BD-rate of ``test`` against ``anchor``, or why there is none."""
     try:
-        r = bd(anchor.bpp, anchor.psnr, test.bpp, test.psnr)
+        return bd(anchor.bpp, anchor.psnr, test.bpp, test.psnr)
     except ValueError as exc:
-        return f"| {label} | {images} | n/a | n/a | n/a | {exc} |"
+        return str(exc)
+
+
+def bd_row(label: str, images: str, anchor: Curve, test: Curve, note: str) -> str:
+    r = try_bd(anchor, test)
+    if isinstance(r, str):
+        return f"| {label} | {images} | n/a | n/a | n/a | {r} |"
     note = "; ".join(x for x in (note, r.warning) if x)
     return (f"| {label} | {images} | {fmt(r.rate_cubic)} | {fmt(r.rate_pchip)} | "
             f"{r.psnr:+.2f} dB | {note} |")
@@ -86,6 +107,68 @@ def bd_header(first: str, second: str) -> list[str]:
     """The head of a table of :func:`bd_row` lines."""
     return [f"| {first} | {second} | BD-rate (cubic) | BD-rate (PCHIP) | BD-PSNR | note |",
             "|---|---|---|---|---|---|"]
+
+
+def estimate_table(raw: BDResult | str, difficulty: dict[str, BDResult | str],
+                   c3_vs_coolchic: BDResult | str, coolchic_vs_published: BDResult | str,
+                   n_images: int) -> list[str]:
+    """Estimates of this run's BD-rate against the published C3 curve as if on all 24 images.
+
+    The raw row compares the run's images with the 24-image average. Dividing out the subset's
+    difficulty for another codec, ``(1 + raw) / (1 + difficulty) - 1``, assumes the subset is as
+    much harder for C3 as for that codec; the Cool-chic 5.0.1 route chains this run against its
+    per-image results with its own 24-image curve against published C3. Estimates, not
+    measurements: only a run on all 24 images measures it.
+    """
+    if isinstance(raw, str):
+        return [f"No estimate against the published C3 curve: {raw}."]
+
+    def chained(a: float, b: float, sign: int) -> str:
+        return fmt(((1 + a / 100) * (1 + b / 100) ** sign - 1) * 100)
+
+    lines = [f"Estimated BD-rate against the published C3 curve on all 24 images (the raw figure "
+             f"compares these {n_images} images with the 24-image average; each estimate removes "
+             f"the difference in difficulty as another codec sees it; only all 24 images measure it):",
+             "", "| route | factor (cubic / PCHIP) | estimate (cubic) | estimate (PCHIP) |",
+             "|---|---|---|---|",
+             f"| raw: this run against the 24-image average | - | {fmt(raw.rate_cubic)} | "
+             f"{fmt(raw.rate_pchip)} |"]
+    for codec, d in difficulty.items():
+        if isinstance(d, BDResult):
+            lines.append(f"| divided by {codec}'s subset difficulty | {fmt(d.rate_cubic)} / "
+                         f"{fmt(d.rate_pchip)} | {chained(raw.rate_cubic, d.rate_cubic, -1)} | "
+                         f"{chained(raw.rate_pchip, d.rate_pchip, -1)} |")
+    if isinstance(c3_vs_coolchic, BDResult) and isinstance(coolchic_vs_published, BDResult):
+        lines.append(f"| this run against {COOLCHIC_NAME} on the same images, times {COOLCHIC_NAME} "
+                     f"(24) against published C3 | {fmt(c3_vs_coolchic.rate_cubic)} x "
+                     f"{fmt(coolchic_vs_published.rate_cubic)} / {fmt(c3_vs_coolchic.rate_pchip)} x "
+                     f"{fmt(coolchic_vs_published.rate_pchip)} | "
+                     f"{chained(c3_vs_coolchic.rate_cubic, coolchic_vs_published.rate_cubic, 1)} | "
+                     f"{chained(c3_vs_coolchic.rate_pchip, coolchic_vs_published.rate_pchip, 1)} |")
+    return lines
+
+
+def per_image_table(c3_rows, coolchic_rows, classical: Path) -> list[str]:
+    """BD-rate (cubic) of each image against the codecs with results for it: which images the
+    averages hide."""
+    anchors = {"AVIF": read_rows(classical / "avif" / "results.tsv"),
+               "HEIC": read_rows(classical / "heic" / "results.tsv"),
+               COOLCHIC_NAME: coolchic_rows}
+    lines = ["Per image, BD-rate (cubic) of this run against:", "",
+             "| image | " + " | ".join(anchors) + " | mean stage-1 steps |",
+             "|---|" + "---|" * (len(anchors) + 1)]
+    for image in sorted({r.image for r in c3_rows}):
+        rows = [r for r in c3_rows if r.image == image]
+        test = curve_of(rows, "C3")
+        cells = []
+        for name, anchor_rows in anchors.items():
+            r = try_bd(curve_of(anchor_rows, name, {image}), test) if any(
+                a.image == image for a in anchor_rows) else "no results"
+            cells.append("n/a" if isinstance(r, str) else fmt(r.rate_cubic))
+        steps = [r.stage1_steps for r in rows if not math.isnan(r.stage1_steps)]
+        cells.append(f"{statistics.mean(steps):.0f}" if steps else "-")
+        lines.append(f"| {image} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def fmt(value: float) -> str:
@@ -100,22 +183,30 @@ def main() -> int:
                         help="folder with the classical codecs' result folders")
     parser.add_argument("--intro", type=Path, help="Markdown put before the tables")
     parser.add_argument("--compare", nargs="*", default=[], metavar="DIR:NAME",
-                        help="other C3 result folders (e.g. an earlier run) to compare with")
+                        help="other C3 result folders (e.g. an earlier run) to compare with, on "
+                             "the images both have")
+    parser.add_argument("--images", nargs="+", metavar="NAME",
+                        help="report only these images of the C3 run (e.g. kodim01 kodim05)")
     args = parser.parse_args()
     intro = args.intro.read_text() if args.intro else DEFAULT_INTRO
 
-    c3_rows = read_rows(args.c3 / "results.tsv")
+    c3_rows = [r for r in read_rows(args.c3 / "results.tsv")
+               if args.images is None or r.image in args.images]
+    images, incomplete = complete_images(c3_rows)
+    c3_rows = [r for r in c3_rows if r.image in images]
     if not c3_rows:
-        print(f"no C3 results in {args.c3}")
+        print(f"no complete C3 results in {args.c3}")
         return 1
-    images = {r.image for r in c3_rows}
     c3 = curve_of(c3_rows, "C3 (c3codec, this run)")
-    lines = [f"C3 results: {len(c3_rows)} encodings, images {', '.join(sorted(images))}, "
-             f"lambdas {', '.join(f'{s:g}' for s in sorted({r.setting for r in c3_rows}))}.", ""]
+    lines = [f"C3 results: {len(c3_rows)} encodings, {len(images)} images ({', '.join(sorted(images))}), "
+             f"lambdas {', '.join(f'{s:g}' for s in sorted({r.setting for r in c3_rows}))}."
+             + (f" Not yet complete, left out: {', '.join(sorted(incomplete))}." if incomplete else ""),
+             ""]
 
     lines += bd_header("anchor", "images")
     curves = [c3]
     subset_bias = []
+    difficulty: dict[str, BDResult | str] = {}  # codec: its subset against its 24-image average
     for codec in CLASSICAL:
         rows = read_rows(args.classical / codec / "results.tsv")
         if not images <= {r.image for r in rows}:
@@ -125,30 +216,40 @@ def main() -> int:
         curves.append(Curve(f"{codec.upper()} (same {len(images)} images)", anchor.bpp, anchor.psnr))
         lines.append(bd_row(f"{codec.upper()}", f"same {len(images)}", anchor, c3, ""))
         if n_images == 24 and len(images) < 24:
+            whole = curve_of(rows, codec)
+            difficulty[codec.upper()] = try_bd(whole, anchor)
             subset_bias.append(bd_row(f"{codec.upper()} on the C3 images", f"all 24 of {codec.upper()}",
-                                      curve_of(rows, codec), anchor, ""))
+                                      whole, anchor, ""))
     for spec in args.compare:
         folder, _, name = spec.partition(":")
         rows = read_rows(Path(folder) / "results.tsv")
-        if images <= {r.image for r in rows}:
-            anchor = curve_of(rows, name or folder, images)
-            curves.append(Curve(name or folder, anchor.bpp, anchor.psnr))
-            lines.append(bd_row(name or folder, f"same {len(images)}", anchor, c3, "earlier C3 run"))
+        common = images & complete_images(rows)[0]
+        if common:
+            anchor = curve_of(rows, name or folder, common)
+            if common == images:
+                curves.append(Curve(name or folder, anchor.bpp, anchor.psnr))
+            lines.append(bd_row(name or folder, f"same {len(common)}", anchor,
+                                curve_of(c3_rows, "C3", common), "earlier C3 run"))
     published = {name: load_curve(f"{ANCHORS}:{name}") for name in PUBLISHED} if ANCHORS.exists() else {}
     neural = []  # the published neural codecs against each other, for reading the rows above
     coolchic_rows = read_rows(COOLCHIC)
     coolchic_images = {r.image for r in coolchic_rows}
+    coolchic_vs_published: BDResult | str = "no per-image results"
+    c3_vs_coolchic: BDResult | str = "no per-image results"
     if coolchic_rows and images <= coolchic_images:
         anchor = curve_of(coolchic_rows, COOLCHIC_NAME, images)
+        c3_vs_coolchic = try_bd(anchor, c3)
         curves.append(Curve(f"{COOLCHIC_NAME} (published, same {len(images)} images)", anchor.bpp,
                             anchor.psnr))
         lines.append(bd_row(f"{COOLCHIC_NAME} (published per image)", f"same {len(images)}", anchor, c3,
                             "10k GPU steps, about 2000 MACs/pixel"))
         whole = curve_of(coolchic_rows, COOLCHIC_NAME)
         if images < coolchic_images:
+            difficulty[COOLCHIC_NAME] = try_bd(whole, anchor)
             subset_bias.append(bd_row(f"{COOLCHIC_NAME} on the C3 images", f"all 24 of {COOLCHIC_NAME}",
                                       whole, anchor, "published per-image results"))
         if "C3" in published:
+            coolchic_vs_published = try_bd(published["C3"], whole)
             neural.append(bd_row(f"{COOLCHIC_NAME} (all 24)", "C3 (published, all 24)",
                                  published["C3"], whole, ""))
     for name, anchor in published.items():
@@ -164,6 +265,11 @@ def main() -> int:
     if neural:
         lines += ["", "The published neural codecs against each other (24-image averages):", "",
                   *bd_header("codec", "anchor"), *neural]
+
+    if "C3" in published and len(images) < 24:
+        lines += ["", *estimate_table(try_bd(published["C3"], c3), difficulty, c3_vs_coolchic,
+                                      coolchic_vs_published, len(images))]
+    lines += ["", *per_image_table(c3_rows, coolchic_rows, args.classical)]
 
     lines += ["", "| codec | mean encode (s) | mean decode (s) | MACs/pixel |", "|---|---|---|---|"]
     lines.append(f"| C3 (this run) | {statistics.mean(r.encode_seconds for r in c3_rows):.0f} | "
