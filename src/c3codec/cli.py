@@ -370,9 +370,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         settings = args.quality or list(codec.qualities)
         description = codec.description
         name = args.name or codec.name
+    # Image by image, so that an interrupted run leaves whole RD curves behind it.
     tasks = [Task(args.codec, image, float(setting), steps=args.steps, preset=args.preset,
                   budget_seconds=args.budget, threads=threads, network_init=args.network_init)
-             for setting in settings for image in images]
+             for image in images for setting in settings]
     out = Path(args.out)
     rows = run_eval(tasks, out, jobs=args.jobs, name=name, description=description,
                     progress=sys.stderr.isatty())
