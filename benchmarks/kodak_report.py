@@ -94,8 +94,8 @@ def try_bd(anchor: Curve, test: Curve) -> BDResult | str:
         return str(exc)
 
 
-def bd_row(label: str, images: str, anchor: Curve, test: Curve, note: str) -> str:
-    r = try_bd(anchor, test)
+def bd_row(label: str, images: str, r: BDResult | str, note: str) -> str:
+    """A table line for a :func:`try_bd` result (the estimates reuse the same results)."""
     if isinstance(r, str):
         return f"| {label} | {images} | n/a | n/a | n/a | {r} |"
     note = "; ".join(x for x in (note, r.warning) if x)
@@ -162,8 +162,7 @@ def per_image_table(c3_rows, coolchic_rows, classical: Path) -> list[str]:
         test = curve_of(rows, "C3")
         cells = []
         for name, anchor_rows in anchors.items():
-            r = try_bd(curve_of(anchor_rows, name, {image}), test) if any(
-                a.image == image for a in anchor_rows) else "no results"
+            r = try_bd(curve_of(anchor_rows, name, {image}), test)  # no rows: no curve, "n/a"
             cells.append("n/a" if isinstance(r, str) else fmt(r.rate_cubic))
         steps = [r.stage1_steps for r in rows if not math.isnan(r.stage1_steps)]
         cells.append(f"{statistics.mean(steps):.0f}" if steps else "-")
@@ -214,12 +213,11 @@ def main() -> int:
         anchor = curve_of(rows, codec.upper(), images)
         n_images = len({r.image for r in rows})
         curves.append(Curve(f"{codec.upper()} (same {len(images)} images)", anchor.bpp, anchor.psnr))
-        lines.append(bd_row(f"{codec.upper()}", f"same {len(images)}", anchor, c3, ""))
+        lines.append(bd_row(f"{codec.upper()}", f"same {len(images)}", try_bd(anchor, c3), ""))
         if n_images == 24 and len(images) < 24:
-            whole = curve_of(rows, codec)
-            difficulty[codec.upper()] = try_bd(whole, anchor)
+            difficulty[codec.upper()] = try_bd(curve_of(rows, codec), anchor)
             subset_bias.append(bd_row(f"{codec.upper()} on the C3 images", f"all 24 of {codec.upper()}",
-                                      whole, anchor, ""))
+                                      difficulty[codec.upper()], ""))
     for spec in args.compare:
         folder, _, name = spec.partition(":")
         rows = read_rows(Path(folder) / "results.tsv")
@@ -228,8 +226,8 @@ def main() -> int:
             anchor = curve_of(rows, name or folder, common)
             if common == images:
                 curves.append(Curve(name or folder, anchor.bpp, anchor.psnr))
-            lines.append(bd_row(name or folder, f"same {len(common)}", anchor,
-                                curve_of(c3_rows, "C3", common), "earlier C3 run"))
+            lines.append(bd_row(name or folder, f"same {len(common)}",
+                                try_bd(anchor, curve_of(c3_rows, "C3", common)), "earlier C3 run"))
     published = {name: load_curve(f"{ANCHORS}:{name}") for name in PUBLISHED} if ANCHORS.exists() else {}
     neural = []  # the published neural codecs against each other, for reading the rows above
     coolchic_rows = read_rows(COOLCHIC)
@@ -241,21 +239,22 @@ def main() -> int:
         c3_vs_coolchic = try_bd(anchor, c3)
         curves.append(Curve(f"{COOLCHIC_NAME} (published, same {len(images)} images)", anchor.bpp,
                             anchor.psnr))
-        lines.append(bd_row(f"{COOLCHIC_NAME} (published per image)", f"same {len(images)}", anchor, c3,
-                            "10k GPU steps, about 2000 MACs/pixel"))
+        lines.append(bd_row(f"{COOLCHIC_NAME} (published per image)", f"same {len(images)}",
+                            c3_vs_coolchic, "10k GPU steps, about 2000 MACs/pixel"))
         whole = curve_of(coolchic_rows, COOLCHIC_NAME)
         if images < coolchic_images:
             difficulty[COOLCHIC_NAME] = try_bd(whole, anchor)
             subset_bias.append(bd_row(f"{COOLCHIC_NAME} on the C3 images", f"all 24 of {COOLCHIC_NAME}",
-                                      whole, anchor, "published per-image results"))
+                                      difficulty[COOLCHIC_NAME], "published per-image results"))
         if "C3" in published:
             coolchic_vs_published = try_bd(published["C3"], whole)
             neural.append(bd_row(f"{COOLCHIC_NAME} (all 24)", "C3 (published, all 24)",
-                                 published["C3"], whole, ""))
+                                 coolchic_vs_published, ""))
+    against_published = {name: try_bd(anchor, c3) for name, anchor in published.items()}
     for name, anchor in published.items():
         curves.append(Curve(f"{name} (published, 24 images)", anchor.bpp, anchor.psnr))
         note = "subset vs 24-image average" + ("; 100k+ GPU steps" if name.startswith("C3") else "")
-        lines.append(bd_row(f"{name} (published)", "all 24", anchor, c3, note))
+        lines.append(bd_row(f"{name} (published)", "all 24", against_published[name], note))
 
     if subset_bias:
         lines += ["", "How much harder the C3 images are than the Kodak average, for the codecs "
@@ -267,7 +266,7 @@ def main() -> int:
                   *bd_header("codec", "anchor"), *neural]
 
     if "C3" in published and len(images) < 24:
-        lines += ["", *estimate_table(try_bd(published["C3"], c3), difficulty, c3_vs_coolchic,
+        lines += ["", *estimate_table(against_published["C3"], difficulty, c3_vs_coolchic,
                                       coolchic_vs_published, len(images))]
     lines += ["", *per_image_table(c3_rows, coolchic_rows, args.classical)]
 
