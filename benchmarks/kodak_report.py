@@ -11,7 +11,7 @@ webp, avif, heic, jxl, jp2), compares on the images C3 was run on, and writes ``
 are averages over all 24 images, the report also shows how much harder the chosen subset is for
 the classical codecs that ran on all 24 (BD-rate of the codec on the subset against itself on
 all 24 images), and estimates the BD-rate against the published C3 curve with that difficulty
-divided out. Images missing a lambda (an interrupted ``c3 eval``, which resumes) are left out
+divided out; a run on all 24 images is compared directly and needs neither. Images missing a lambda (an interrupted ``c3 eval``, which resumes) are left out
 until they are complete.
 """
 
@@ -253,7 +253,8 @@ def main() -> int:
     against_published = {name: try_bd(anchor, c3) for name, anchor in published.items()}
     for name, anchor in published.items():
         curves.append(Curve(f"{name} (published, 24 images)", anchor.bpp, anchor.psnr))
-        note = "subset vs 24-image average" + ("; 100k+ GPU steps" if name.startswith("C3") else "")
+        note = ("same 24 images" if len(images) == 24 else "subset vs 24-image average") \
+            + ("; 100k+ GPU steps" if name.startswith("C3") else "")
         lines.append(bd_row(f"{name} (published)", "all 24", against_published[name], note))
 
     if subset_bias:
