@@ -82,11 +82,26 @@ def test_errors_exit_2_with_one_line(args, message, tmp_path, image_file, c3_fil
 
 
 @pytest.mark.parametrize("bad", [["--lmbda", "-1"], ["--lmbda", "abc"], ["--steps", "-3"],
-                                 ["--threads", "0"], ["--preset", "nope"]])
-def test_bad_options_exit_2(bad, image_file, tmp_path):
+                                 ["--threads", "0"], ["--preset", "nope"],
+                                 ["--device", "gpu0"], ["--device", "meta"], ["--device", "cuda:99"]])
+def test_bad_options_exit_2(bad, image_file, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["encode", str(image_file), "-o", str(tmp_path / "o.c3"), "--lmbda", "1e-3", *bad])
     assert exc.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "o.c3").exists()
+
+
+def test_cuda_without_cuda_is_a_one_line_error(image_file, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(SystemExit) as exc:
+        main(["encode", str(image_file), "-o", str(tmp_path / "o.c3"), "--lmbda", "1e-3",
+              "--device", "cuda"])
+    assert exc.value.code == 2
+    assert "argument --device: cuda: CUDA is not available" in capsys.readouterr().err
 
 
 def test_console_script_exit_codes(c3_file, tmp_path):

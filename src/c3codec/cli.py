@@ -64,6 +64,29 @@ def _duration(text: str) -> float:
     return value
 
 
+def _device(text: str) -> str:
+    """A torch device the fitting can run on, checked up front: asking for CUDA on a machine or
+    PyTorch build without it should be a one-line error, not a traceback from inside torch."""
+    if text == "cpu":
+        return text  # the default: no need to import torch while parsing
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"not a device (e.g. cpu, cuda, cuda:1): {text!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(
+                f"{text}: CUDA is not available (no GPU visible, or PyTorch built without CUDA)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise argparse.ArgumentTypeError(
+                f"{text}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    elif device.type != "cpu":
+        raise argparse.ArgumentTypeError(f"{text}: only cpu and cuda devices are supported")
+    return text
+
+
 def _add_threads(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=_positive_int, default=None,
                    help="CPU threads for PyTorch (default: PyTorch's choice)")
@@ -97,7 +120,8 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drop-finest", action="store_true", help="no full-resolution latent grid")
     p.add_argument("--prev-grid", action="store_true",
                    help="condition the ARM on a 3x3 neighbourhood of the previous grid")
-    p.add_argument("--device", default="cpu", help="torch device for fitting, e.g. cuda")
+    p.add_argument("--device", type=_device, default="cpu",
+                   help="torch device for fitting: cpu (default), cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_threads(p)
 
