@@ -11,8 +11,8 @@ webp, avif, heic, jxl, jp2), compares on the images C3 was run on, and writes ``
 are averages over all 24 images, the report also shows how much harder the chosen subset is for
 the classical codecs that ran on all 24 (BD-rate of the codec on the subset against itself on
 all 24 images), and estimates the BD-rate against the published C3 curve with that difficulty
-divided out; a run on all 24 images is compared directly and needs neither. Images missing a lambda (an interrupted ``c3 eval``, which resumes) are left out
-until they are complete.
+divided out; a run on all 24 images is compared directly and needs neither. Images missing a
+lambda (an interrupted ``c3 eval``, which resumes) are left out until they are complete.
 """
 
 from __future__ import annotations

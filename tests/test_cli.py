@@ -83,7 +83,8 @@ def test_errors_exit_2_with_one_line(args, message, tmp_path, image_file, c3_fil
 
 @pytest.mark.parametrize("bad", [["--lmbda", "-1"], ["--lmbda", "abc"], ["--steps", "-3"],
                                  ["--threads", "0"], ["--preset", "nope"],
-                                 ["--device", "gpu0"], ["--device", "meta"], ["--device", "cuda:99"]])
+                                 ["--device", "gpu0"], ["--device", "meta"],
+                                 ["--device", "cuda:99"]])
 def test_bad_options_exit_2(bad, image_file, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["encode", str(image_file), "-o", str(tmp_path / "o.c3"), "--lmbda", "1e-3", *bad])

@@ -74,7 +74,8 @@ def _device(text: str) -> str:
     try:
         device = torch.device(text)
     except RuntimeError:
-        raise argparse.ArgumentTypeError(f"not a device (e.g. cpu, cuda, cuda:1): {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"not a device (e.g. cpu, cuda, cuda:1): {text!r}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise argparse.ArgumentTypeError(
