@@ -1,4 +1,6 @@
 import numpy as np
+import pytest
+import torch
 
 import c3codec
 from c3codec.evaluation.speed import measure_speed
@@ -22,6 +24,14 @@ def test_python_api_16_bit_and_path(tmp_path):
     save_png(tmp_path / "g16.png", picture)
     out = c3codec.decode(c3codec.encode(tmp_path / "g16.png", 1e-4, steps=10))
     assert out.dtype == np.uint16 and out.shape == (8, 8, 1)
+
+
+@pytest.mark.parametrize("device,message", [("gpu0", "not a device"), ("meta", "only cpu and cuda")]
+                         + ([] if torch.cuda.is_available() else [("cuda", "CUDA is not available")]))
+def test_python_api_rejects_unusable_devices(device, message):
+    pixels = synthetic(8, 8, seed=13).pixels.astype(np.uint8)
+    with pytest.raises(ValueError, match=message):
+        c3codec.encode(pixels, 1e-3, steps=5, device=device)
 
 
 def test_sample_image_is_shipped():

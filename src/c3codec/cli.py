@@ -65,26 +65,15 @@ def _duration(text: str) -> float:
 
 
 def _device(text: str) -> str:
-    """A torch device the fitting can run on, checked up front: asking for CUDA on a machine or
-    PyTorch build without it should be a one-line error, not a traceback from inside torch."""
+    """``--device``, checked while parsing (see :func:`runtime.fitting_device`)."""
     if text == "cpu":
         return text  # the default: no need to import torch while parsing
-    import torch
+    from .runtime import fitting_device
 
     try:
-        device = torch.device(text)
-    except RuntimeError:
-        raise argparse.ArgumentTypeError(
-            f"not a device (e.g. cpu, cuda, cuda:1): {text!r}") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise argparse.ArgumentTypeError(
-                f"{text}: CUDA is not available (no GPU visible, or PyTorch built without CUDA)")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise argparse.ArgumentTypeError(
-                f"{text}: only {torch.cuda.device_count()} CUDA device(s) visible")
-    elif device.type != "cpu":
-        raise argparse.ArgumentTypeError(f"{text}: only cpu and cuda devices are supported")
+        fitting_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 

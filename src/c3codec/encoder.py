@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from . import runtime
 from .coding import bitstream
 from .coding.bitstream import C3File, ImageInfo
 from .coding.latents import encode_latents
@@ -141,7 +142,7 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
         raise ValueError(f"lambda must be a positive number, got {lmbda}")
     arch = arch or default_architecture(budget=budget_seconds is not None)
     fit_config = fit_config or preset_fit_config("fast")
-    device = torch.device(device)
+    device = runtime.fitting_device(device)
     start = time.perf_counter()
     target = _target(picture, device)
     torch.manual_seed(fit_config.seed)  # the network initialisation is part of the result

@@ -38,6 +38,25 @@ def configure(threads: int | None = None) -> None:
             pass
 
 
+def fitting_device(device: str | torch.device) -> torch.device:
+    """The torch device to fit on, checked up front: asking for CUDA on a machine or PyTorch
+    build without it is a one-line ``ValueError`` here, not an assertion from inside torch."""
+    if not isinstance(device, torch.device):
+        try:
+            device = torch.device(device)
+        except RuntimeError:
+            raise ValueError(f"not a device (e.g. cpu, cuda, cuda:1): {device!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"{device}: CUDA is not available (no GPU visible, or PyTorch built without CUDA)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{device}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    elif device.type != "cpu":
+        raise ValueError(f"{device}: only cpu and cuda devices are supported")
+    return device
+
+
 @contextmanager
 def torch_threads(count: int) -> Iterator[None]:
     """PyTorch's (process-wide) intra-op thread count set to ``count`` for a while."""
