@@ -46,6 +46,37 @@ def test_16_bit_png_grey_and_rgb_roundtrip(tmp_path):
         assert np.array_equal(back.pixels, pic.pixels)
 
 
+def test_strided_pixels_are_written_correctly(tmp_path):
+    """A transposed (non-contiguous) array, as the decoder's synthesis produces, writes fine."""
+    for channels in (1, 3, 4):
+        for bit_depth in (8, 16):
+            planes = synthetic(6, 5, channels=channels, bit_depth=bit_depth).pixels.transpose(2, 0, 1).copy()
+            pic = Picture(planes.transpose(1, 2, 0), bit_depth)
+            assert pic.pixels.flags.c_contiguous
+            pic.pixels = planes.transpose(1, 2, 0)  # bypass the normalisation: encode_png copes too
+            save_png(tmp_path / "s.png", pic)
+            back = load_image(tmp_path / "s.png")
+            assert back.bit_depth == bit_depth and np.array_equal(back.pixels, planes.transpose(1, 2, 0))
+
+
+def test_unexpected_library_layout_is_an_error(tmp_path, monkeypatch):
+    """16-bit colour files go through imagecodecs; a layout other than (H, W, C) is refused."""
+    import imagecodecs
+
+    pic = synthetic(6, 5, channels=3, bit_depth=16)
+    save_png(tmp_path / "x.png", pic)
+    planar = np.ascontiguousarray(pic.pixels.transpose(2, 0, 1), dtype=np.uint16)
+    monkeypatch.setattr(imagecodecs, "imread", lambda path: planar)
+    with pytest.raises(ImageError, match="unexpected sample layout"):
+        load_image(tmp_path / "x.png")
+
+
+def test_out_of_range_pixels_are_not_written(tmp_path):
+    with pytest.raises(ValueError, match="outside 0..255"):
+        save_png(tmp_path / "bad.png", Picture(np.full((2, 2, 3), 256), 8))
+    assert not (tmp_path / "bad.png").exists()
+
+
 def test_8_bit_png_roundtrip(tmp_path):
     pic = Picture(RGB.astype(np.int64), 8)
     save_png(tmp_path / "y.png", pic)

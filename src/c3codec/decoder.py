@@ -45,7 +45,7 @@ def reconstruct(arch: ArchitectureConfig, image: ImageInfo, mlp: list[IntLayer],
     with torch.no_grad():
         up = upsample_all(grids, arch.latents.exponents, (image.height, image.width)).numpy()
     pixels = exact_synthesis(mlp, residual, up, arch.latents.step, image.max_value, chunk)
-    return pixels.transpose(1, 2, 0).astype(np.int64)
+    return np.ascontiguousarray(pixels.transpose(1, 2, 0), dtype=np.int64)
 
 
 def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK) -> tuple[Picture, list[np.ndarray]]:

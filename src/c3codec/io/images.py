@@ -24,8 +24,17 @@ class ImageError(ValueError):
 
 @dataclass
 class Picture:
-    pixels: np.ndarray  # (H, W, C) integers, C in {1, 3, 4}
+    """Pixels as an ``(H, W, C)`` C-contiguous integer array, C in {1, 3, 4}, and a bit depth.
+
+    The layout is normalised here because libraries that take raw buffers (imagecodecs' PNG
+    encoder among them) refuse, or misread, the strided views that transposes produce.
+    """
+
+    pixels: np.ndarray
     bit_depth: int  # 8 or 16
+
+    def __post_init__(self) -> None:
+        self.pixels = np.ascontiguousarray(self.pixels)
 
     @property
     def max_value(self) -> int:
@@ -87,6 +96,11 @@ def _from_pillow(im: Image.Image, path: Path) -> Picture:
             if array.dtype != np.uint16:
                 raise ImageError(f"{path}: unexpected sample type {array.dtype}")
             array = array[..., None] if array.ndim == 2 else array
+            # imagecodecs' layout is not Pillow's contract: a planar or multi-page file could
+            # come back as (C, H, W) or (pages, H, W, C); refuse anything but (H, W, C).
+            if array.ndim != 3 or array.shape[:2] != (im.height, im.width):
+                raise ImageError(f"{path}: unexpected sample layout {array.shape} for a "
+                                 f"{im.width}x{im.height} image")
             if array.shape[2] == 2:  # grey + alpha
                 array = np.concatenate([array[..., :1]] * 3 + [array[..., 1:]], axis=2)
             return _checked(array.astype(np.int64), 16, path)
@@ -145,14 +159,17 @@ def encode_png(picture: Picture) -> bytes:
     import io
 
     pixels = picture.pixels
+    if pixels.size and (pixels.min() < 0 or pixels.max() > picture.max_value):
+        raise ValueError(f"pixel values outside 0..{picture.max_value} cannot be written")
+    dtype = np.uint16 if picture.bit_depth == 16 else np.uint8
+    # A fresh C-contiguous (H, W) or (H, W, C) array: both libraries read the raw buffer.
+    array = np.ascontiguousarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels, dtype=dtype)
     if picture.bit_depth == 16:
         import imagecodecs
 
-        array = pixels.astype(np.uint16)
-        return bytes(imagecodecs.png_encode(array[..., 0] if array.shape[2] == 1 else array))
-    array = pixels.astype(np.uint8)
+        return bytes(imagecodecs.png_encode(array))
     buf = io.BytesIO()
-    Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(buf, format="PNG")
+    Image.fromarray(array).save(buf, format="PNG")
     return buf.getvalue()
 
 
