@@ -5,7 +5,7 @@ import math
 import numpy as np
 import torch
 
-from c3codec.model.exact import ONE, IntLayer, conv_fixed, det_exp, gelu_fixed, linear_fixed
+from c3codec.exact.arithmetic import ONE, IntLayer, conv_fixed, det_exp, gelu_fixed, linear_fixed
 from c3codec.model.latents import upsample
 
 

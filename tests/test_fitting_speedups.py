@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from c3codec.model import fused, mlp
+from c3codec.fitting import kernels as fused
+from c3codec.model import mlp
 
 
 def _layers() -> nn.ModuleList:

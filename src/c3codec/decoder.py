@@ -15,9 +15,9 @@ from .coding.parameters import decode_tensors, int_layers, network_tensors
 from .config import ArchitectureConfig
 from .io.images import Picture
 from .model.c3 import build_networks, network_modules
-from .model.exact import IntLayer
-from .model.latents import grid_shapes, upsample_all
-from .model.synthesis import exact_synthesis
+from .exact.arithmetic import IntLayer
+from .exact.synthesis import reconstruct_reference
+from .model.latents import grid_shapes
 
 DEFAULT_CHUNK = 1 << 16
 
@@ -41,11 +41,8 @@ def reconstruct(arch: ArchitectureConfig, image: ImageInfo, mlp: list[IntLayer],
                 residual: list[IntLayer], latents: list[np.ndarray],
                 chunk: int = DEFAULT_CHUNK) -> np.ndarray:
     """Integer latent grids -> (H, W, C) integer pixels, exactly."""
-    grids = [torch.from_numpy(g.astype(np.float64)) for g in latents]
-    with torch.no_grad():
-        up = upsample_all(grids, arch.latents.exponents, (image.height, image.width)).numpy()
-    pixels = exact_synthesis(mlp, residual, up, arch.latents.step, image.max_value, chunk)
-    return np.ascontiguousarray(pixels.transpose(1, 2, 0), dtype=np.int64)
+    return reconstruct_reference(arch, (image.height, image.width), image.max_value, mlp, residual,
+                                 latents, chunk)
 
 
 def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK) -> tuple[Picture, list[np.ndarray]]:

@@ -17,11 +17,12 @@ import numpy as np
 import torch
 
 from ..config import ArchitectureConfig
-from ..model.entropy import causal_offsets, exact_forward, grid_contexts, prev_offsets
-from ..model.exact import ONE, IntLayer
+from ..exact.arithmetic import MAX_LATENT, IntLayer
+from ..exact.arm import arm_forward, snap
+from ..model.entropy import causal_offsets, grid_contexts, prev_offsets
 from ..model.latents import downsample2
 from .range_coder import SymbolDecoder, SymbolEncoder
-from .tables import MAX_SYMBOL_RANGE, ScaleGrid, latent_table, snap_mu
+from .tables import MAX_SYMBOL_RANGE, ScaleGrid, latent_table
 
 
 class LatentRangeError(ValueError):
@@ -32,25 +33,6 @@ class LatentRangeError(ValueError):
 class LatentStreams:
     symbol_ranges: list[int]  # R of each grid: symbols are k - m in [-R, R]
     streams: list[bytes]  # one range-coded stream per grid
-
-
-@dataclass
-class _Snapped:
-    shift: np.ndarray  # integer m
-    frac: np.ndarray  # fraction index
-    scale: np.ndarray  # scale index
-
-
-def _snap(out_fx: np.ndarray, step: float, arch: ArchitectureConfig) -> _Snapped:
-    """Exact ARM outputs (N, 2) in fixed point -> table coordinates. Basic IEEE ops only."""
-    cfg = arch.entropy
-    out = out_fx / ONE
-    mu_bins = out[:, 0] / step
-    v = np.minimum(np.maximum(out[:, 1] + cfg.log_scale_shift, -2.0 * cfg.log_scale_max),
-                   -2.0 * cfg.log_scale_min)
-    m, frac = snap_mu(mu_bins)
-    scale = ScaleGrid(cfg.log_scale_min, cfg.log_scale_max).index(-0.5 * v)
-    return _Snapped(m, frac, scale)
 
 
 def _wave_order(shape: tuple[int, int], half: int) -> np.ndarray:
@@ -68,13 +50,14 @@ def _table(symbol_range: int, arch: ArchitectureConfig) -> np.ndarray:
 def encode_latents(layers: list[IntLayer], grids: list[np.ndarray], arch: ArchitectureConfig,
                    chunk: int = 1 << 16) -> LatentStreams:
     """Range code integer latent grids (bin units) with the exact ARM ``layers``."""
-    step = arch.latents.step
+    if any(g.size and np.abs(g).max() > MAX_LATENT for g in grids):
+        raise LatentRangeError(f"a latent exceeds {MAX_LATENT} bins")
     tensors = [torch.from_numpy(g.astype(np.float64)) for g in grids]
     with torch.no_grad():
         contexts = grid_contexts(tensors, arch.entropy).numpy()  # (inputs, Z)
-    outs = [exact_forward(layers, contexts[:, s: s + chunk].T, step)
+    outs = [arm_forward(layers, contexts[:, s: s + chunk].T, arch)
             for s in range(0, contexts.shape[1], chunk)]
-    snapped = _snap(np.concatenate(outs), step, arch)
+    snapped = snap(np.concatenate(outs), arch)
     ranges, streams, start = [], [], 0
     for grid in grids:
         size = grid.size
@@ -148,7 +131,6 @@ def decode_latents(layers: list[IntLayer], streams: LatentStreams, shapes: list[
         phases = [[n] for n in range(len(states))]
     else:
         phases = [list(range(len(states)))]
-    step = arch.latents.step
     for phase in phases:
         if arch.entropy.use_prev_grid:
             n = phase[0]
@@ -156,23 +138,24 @@ def decode_latents(layers: list[IntLayer], streams: LatentStreams, shapes: list[
             down = (np.zeros(shape) if n == 0 else
                     downsample2(torch.from_numpy(states[n - 1].grid()), shape).numpy())
             states[n].set_previous(down, arch.entropy.prev_kernel)
-        _decode_phase([states[n] for n in phase], layers, step, arch)
+        _decode_phase([states[n] for n in phase], layers, arch)
     return [s.grid().astype(np.int64) for s in states]
 
 
-def _decode_phase(states: list[_GridState], layers: list[IntLayer], step: float,
-                  arch: ArchitectureConfig) -> None:
+def _decode_phase(states: list[_GridState], layers: list[IntLayer], arch: ArchitectureConfig) -> None:
     for t in range(max(s.waves for s in states)):
         active = [(s, s.positions(t)) for s in states if t < s.waves]
         active = [(s, p) for s, p in active if p.size]
         if not active:
             continue
         ctx = np.concatenate([s.contexts(p) for s, p in active], axis=0)
-        snapped = _snap(exact_forward(layers, ctx, step), step, arch)
+        snapped = snap(arm_forward(layers, ctx, arch), arch)
         start = 0
         for state, pos in active:
             sl = slice(start, start + pos.size)
             rows = state.table[snapped.frac[sl], snapped.scale[sl]]
-            symbols = state.decoder.decode(rows)
-            state.buffer[pos] = symbols - state.symbol_range + snapped.shift[sl]
+            values = state.decoder.decode(rows) - state.symbol_range + snapped.shift[sl]
+            if values.size and np.abs(values).max() > MAX_LATENT:
+                raise ValueError(f"a latent exceeds {MAX_LATENT} bins")
+            state.buffer[pos] = values
             start += pos.size

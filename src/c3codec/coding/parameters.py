@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..model.exact import IntLayer
+from ..exact.arithmetic import IntLayer
 from .range_coder import SymbolDecoder, SymbolEncoder
 from .tables import param_row, param_scale_index
 

@@ -7,7 +7,7 @@ The ARM's exact fixed-point output (mu, log-scale) is snapped to a finite grid:
 * ``log(scale)`` is rounded to a multiple of ``1/SCALE_STEPS`` inside the clip range.
 
 Symbols are coded as ``r = k - m`` in ``[-R, R]`` with the row of the table at (fraction, scale).
-Every table entry comes from :func:`~c3codec.model.exact.det_exp`, so all machines build the
+Every table entry comes from :func:`~c3codec.exact.arithmetic.det_exp`, so all machines build the
 same tables; snapping costs well under 0.5 % of the rate.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.exact import det_exp
+from ..exact.arithmetic import det_exp
 
 MU_STEPS = 16
 SCALE_STEPS = 8  # per unit of natural log

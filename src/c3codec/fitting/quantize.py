@@ -11,7 +11,7 @@ from typing import Literal
 
 import torch
 
-from ..model.fused import FusedQuantizer, fused_quantizer
+from .kernels import FusedQuantizer, fused_quantizer
 
 QuantMode = Literal["softround_noise", "uniform_noise", "softround_ste", "ste", "epsilon_ste", "round"]
 

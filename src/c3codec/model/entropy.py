@@ -11,15 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import EntropyConfig
-from .exact import IntLayer, mlp_fixed
 from ..runtime import share_chunks
-from .fused import FusedLaplace, FusedRate, fused_laplace, fused_rate, sum_lanes
+from ..fitting.kernels import FusedLaplace, FusedRate, fused_laplace, fused_rate, sum_lanes
 from .latents import downsample2
 from .mlp import mlp_channels_first
 
@@ -127,11 +125,6 @@ def log_scale_from_raw(raw: torch.Tensor, config: EntropyConfig) -> torch.Tensor
     v = torch.clamp(raw + config.log_scale_shift,
                     -2.0 * config.log_scale_max, -2.0 * config.log_scale_min)
     return -0.5 * v
-
-
-def exact_forward(layers: list[IntLayer], contexts: np.ndarray, step: float) -> np.ndarray:
-    """Integer-exact ARM: (N, inputs) latents in bin units -> (N, 2) fixed-point outputs."""
-    return mlp_fixed(layers, contexts, step)
 
 
 def latent_bits(values: torch.Tensor, raw: torch.Tensor, config: EntropyConfig, step: float) -> torch.Tensor:

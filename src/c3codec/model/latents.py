@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import LatentConfig
-from .fused import FusedUpsample, fused_upsample
+from ..fitting.kernels import FusedUpsample, fused_upsample
 
 
 def grid_shapes(size: tuple[int, ...], config: LatentConfig) -> list[tuple[int, ...]]:

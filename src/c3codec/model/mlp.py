@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..runtime import share_chunks
-from .fused import fused_mlp, sum_lanes
+from ..fitting.kernels import fused_mlp, sum_lanes
 
 CHUNK = 16384
 """Positions per chunk, chosen by measurement (ARM forward + backward, 1 and 2 threads): 8192 and

@@ -7,16 +7,14 @@ GELU between them), then clipping to [0, 1].
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import SynthesisConfig
 from .entropy import init_linear
-from .fused import FusedResidual, fused_residual
+from ..fitting.kernels import FusedResidual, fused_residual
 from .mlp import mlp_channels_first
-from .exact import ONE, IntLayer, conv_fixed, gelu_fixed, mlp_fixed
 
 
 class Synthesis(nn.Module):
@@ -83,21 +81,3 @@ class _FusedResidualLayer(torch.autograd.Function):
         x, weight, pre = ctx.saved_tensors
         grad_x, grad_w, grad_b = ctx.kernel.backward(x, weight, pre, grad_out.contiguous())
         return grad_x, grad_w, grad_b, None, None
-
-
-def exact_synthesis(mlp: list[IntLayer], residual: list[IntLayer], latents_bins: np.ndarray,
-                    step: float, max_value: int, chunk: int = 1 << 16) -> np.ndarray:
-    """Integer-exact synthesis: (N_grids, H, W) upsampled latents in bin units (float64, exact
-    dyadic values) -> (C, H, W) integer pixel values in [0, max_value].
-
-    ``chunk`` (pixels per matrix product) changes memory use, never the result.
-    """
-    n, h, w = latents_bins.shape
-    flat = latents_bins.reshape(n, h * w).T
-    outs = [mlp_fixed(mlp, flat[start: start + chunk], step) for start in range(0, h * w, chunk)]
-    x = np.concatenate(outs, axis=0).T.reshape(-1, h, w)
-    for i, layer in enumerate(residual):
-        x = x + conv_fixed(x, layer, 1.0 / ONE)
-        if i < len(residual) - 1:
-            x = gelu_fixed(x)
-    return np.clip(np.round(x * float(max_value) / ONE), 0, max_value)

@@ -6,8 +6,11 @@ we want every decoder to produce the same pixels. Floating-point sums depend on 
 so the coding path never relies on either:
 
 * weights are integers ``n`` (real weight ``n * q``), activations are fixed-point integers with
-  ``FRAC_BITS`` fractional bits, stored in float64 tensors. Every product and partial sum is an
-  integer below 2**53, hence exact in float64 whatever the summation order;
+  ``FRAC_BITS`` fractional bits (the first layers' inputs: latents, or their bilinear upsampling,
+  dyadic rationals), stored as float64. Every product and partial sum is a multiple of the
+  inputs' resolution below 2**53 of them, hence exact in float64 whatever the summation order
+  (BLAS, SIMD width, threads): :func:`input_limit` is the rule that guarantees it, checked on
+  every layer's inputs, the same way by the compiled decoder (``native.c``);
 * re-quantising a pre-activation uses only IEEE basic operations (multiply, add, round), which
   are correctly rounded on every conforming machine;
 * GELU is a lookup table and ``exp`` is :func:`det_exp`, both built from basic operations only.
@@ -24,7 +27,9 @@ import numpy as np
 FRAC_BITS = 16
 ONE = float(1 << FRAC_BITS)  # fixed-point unit
 GELU_RANGE = 8  # GELU(x) is tabulated on [-8, 8); outside it is x (x >= 8) or 0 (x < -8)
-MAX_EXACT = float(2**53)
+MAX_LATENT = 1 << 24
+"""Largest |latent| (bin units) a file may hold: encoders refuse more, decoders call it corrupt.
+It bounds the first layers' inputs, so that only hidden layers need :func:`check_inputs`."""
 
 _LN2_HI = 6.93147180369123816490e-01  # Cody-Waite split of ln 2 (fdlibm constants)
 _LN2_LO = 1.90821492927058770002e-10
@@ -90,29 +95,63 @@ class IntLayer:
     w_step: float
     b_step: float
 
+    @property
+    def l1_max(self) -> float:
+        """Largest sum of |weights| of one output (an exact integer)."""
+        if not self.weight.size:
+            return 0.0
+        return float(np.abs(self.weight).reshape(self.weight.shape[0], -1).sum(axis=1).max())
+
+    def scale(self, in_unit: float) -> float:
+        """Factor from the accumulator (inputs of real value ``x * in_unit``) to fixed point."""
+        return (in_unit * self.w_step) * ONE
+
+    def bias_fixed(self) -> np.ndarray:
+        """The bias in fixed-point units, one float64 per output, as it is added."""
+        return self.bias * (self.b_step * ONE)
+
+
+def input_limit(layer: IntLayer, fraction_bits: int = 0) -> float:
+    """Inputs with |x| at or above this can make the layer's sums inexact: the decoder's rule.
+
+    Inputs are multiples of ``2**-fraction_bits``; with every |x| below
+    ``2**(53 - fraction_bits) / l1_max`` every partial sum of ``weight * x``, in any order, is
+    such a multiple below 2**53 of them, so float64 holds it exactly.
+    """
+    l1 = layer.l1_max
+    return math.inf if l1 == 0 else math.ldexp(1.0, 53 - fraction_bits) / l1
+
+
+def check_inputs(x: np.ndarray, layer: IntLayer, fraction_bits: int = 0) -> None:
+    """Raise OverflowError where :func:`input_limit` is broken (only forged files do that)."""
+    if x.size and np.abs(x).max() >= input_limit(layer, fraction_bits):
+        raise OverflowError("fixed-point values too large for exact arithmetic: parameters or "
+                            "latents out of range")
+
 
 def requantize(acc: np.ndarray, layer: IntLayer, in_unit: float) -> np.ndarray:
-    """Fixed-point output of a layer from its exact integer accumulator.
+    """Fixed-point output of a layer from its exact accumulator.
 
     ``acc`` holds ``sum(weight * x)`` for inputs whose real value is ``x * in_unit``; the result is
-    ``round(real_output * ONE)``. Only IEEE multiply/add/round: deterministic everywhere.
+    ``round(real_output * ONE)``. Only IEEE multiply/add/round (half to even): deterministic
+    everywhere.
     """
-    if acc.size and np.abs(acc).max() >= MAX_EXACT:
-        raise OverflowError("fixed-point accumulator exceeds 2**53: parameters out of range")
-    scale = (in_unit * layer.w_step) * ONE
-    return np.round(acc * scale + layer.bias * (layer.b_step * ONE))
+    return np.round(acc * layer.scale(in_unit) + layer.bias_fixed())
 
 
-def linear_fixed(x: np.ndarray, layer: IntLayer, in_unit: float) -> np.ndarray:
-    """(N, in) integer inputs -> (N, out) fixed-point outputs, exactly."""
+def linear_fixed(x: np.ndarray, layer: IntLayer, in_unit: float, fraction_bits: int = 0) -> np.ndarray:
+    """(N, in) inputs (multiples of ``2**-fraction_bits``) -> (N, out) fixed-point outputs."""
+    check_inputs(x, layer, fraction_bits)
     return requantize(x @ layer.weight.T, layer, in_unit)
 
 
-def mlp_fixed(layers: list[IntLayer], x: np.ndarray, in_unit: float) -> np.ndarray:
-    """Exact per-row MLP with GELU between layers: (N, in) -> (N, out) fixed-point outputs."""
+def mlp_fixed(layers: list[IntLayer], x: np.ndarray, in_unit: float, fraction_bits: int = 0) -> np.ndarray:
+    """Exact per-row MLP with GELU between layers: (N, in) -> (N, out) fixed-point outputs.
+    ``in_unit`` and ``fraction_bits`` describe the first layer's inputs; the others get fixed
+    point."""
     for i, layer in enumerate(layers):
-        x = linear_fixed(x, layer, in_unit)
-        in_unit = 1.0 / ONE
+        x = linear_fixed(x, layer, in_unit, fraction_bits)
+        in_unit, fraction_bits = 1.0 / ONE, 0
         if i < len(layers) - 1:
             x = gelu_fixed(x)
     return x
@@ -123,6 +162,7 @@ def conv_fixed(x: np.ndarray, layer: IntLayer, in_unit: float) -> np.ndarray:
 
     im2col + matrix product: no backend can pick a Winograd/FFT algorithm here.
     """
+    check_inputs(x, layer)
     k = layer.weight.shape[-1]
     c, h, w = x.shape
     if k > 1:

@@ -1,4 +1,4 @@
-"""Fused kernels for fitting (``fused.c``): built with the system C compiler on first use.
+"""Fused kernels for fitting (``kernels.c``): built with the system C compiler on first use.
 
 A fitting step spends most of its time in the two per-position MLPs. Run layer by layer in
 PyTorch, every 18-wide matrix product and GELU is a separate pass over the data and GELU is
@@ -14,35 +14,28 @@ gradients take one pass and no context array. C3's stage-1 quantisation (soft ro
 Kumaraswamy noise) and its derivative take one pass too, and the bilinear upsampling of the
 latent grids two (rows, then columns) instead of PyTorch's interpolation or matrix products.
 
-The C file is compiled once per machine into a cache folder (``$XDG_CACHE_HOME/c3codec`` or
-``~/.cache/c3codec``) with ``-march=native``, keyed by the source, the flags and the CPU. Without
-a C compiler, on a failed build, for float64 data or for shapes beyond the kernels' limits,
-fitting uses PyTorch instead (same results up to float32 rounding); ``C3CODEC_NATIVE=0`` forces
-that. Only fitting uses the kernels: decoding never depends on them.
+The C file is compiled once per machine by :mod:`c3codec.compiled`, with ``-march=native``.
+Without a C compiler, on a failed build, for float64 data or for shapes beyond the kernels'
+limits, fitting uses PyTorch instead (same results up to float32 rounding); ``C3CODEC_NATIVE=0``
+forces that. Only fitting uses these kernels; the decoder has its own exact ones (``exact/``).
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import math
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
-import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 
+from .. import compiled
 from ..runtime import share_chunks
 
-SOURCE = Path(__file__).with_name("fused.c")
+SOURCE = Path(__file__).with_name("kernels.c")
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=fast",
          "-shared", "-fPIC")
-MAX_WIDTH = 64  # as in fused.c
+MAX_WIDTH = 64  # as in kernels.c
 MAX_DEPTH = 8
 MAX_CONV_CHANNELS = 4
 LANES = 8  # partial sums per parameter gradient
@@ -50,61 +43,11 @@ LANES = 8  # partial sums per parameter gradient
 _P, _INT, _I64, _U32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_uint32
 
 
-def _cpu_signature() -> bytes:
-    """What ``-march=native`` depends on: the CPU model and its feature flags."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return "\n".join(sorted({line for line in lines if line.startswith(("model name", "flags"))})).encode()
-    except OSError:
-        return f"{platform.machine()} {platform.processor()}".encode()
-
-
-def _cache_dir() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "c3codec"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        if os.access(root, os.W_OK):
-            return root
-    except OSError:
-        pass
-    return Path(tempfile.mkdtemp(prefix="c3codec-"))
-
-
-def _build(compiler: str) -> Path:
-    """The compiled library, from the cache or freshly built (atomically: parallel encoders can
-    build it at the same time)."""
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join((compiler, *FLAGS)).encode()
-                         + _cpu_signature()).hexdigest()[:16]
-    folder = _cache_dir()
-    path = folder / f"fused-{key}.so"
-    if not path.exists():
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
-        os.close(fd)
-        try:
-            subprocess.run([compiler, *FLAGS, "-o", tmp, str(SOURCE)], check=True,
-                           capture_output=True, text=True, timeout=120)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return path
-
-
 @lru_cache(maxsize=1)
 def library() -> ctypes.CDLL | None:
     """The loaded kernel library, or None (disabled, no compiler, or the build failed)."""
-    if os.environ.get("C3CODEC_NATIVE", "1") == "0":
-        return None
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if compiler is None:
-        warnings.warn("c3codec: no C compiler found; fitting uses slower PyTorch code", stacklevel=2)
-        return None
-    try:
-        lib = ctypes.CDLL(str(_build(compiler)))
-    except (OSError, subprocess.SubprocessError) as error:
-        detail = getattr(error, "stderr", "") or error
-        warnings.warn(f"c3codec: could not build the fused kernels ({str(detail).strip()[:200]}); "
-                      "fitting uses slower PyTorch code", stacklevel=2)
+    lib = compiled.load(SOURCE, FLAGS, "fitting uses slower PyTorch code")
+    if lib is None:
         return None
     lib.c3_mlp_forward.argtypes = [_INT, _P, _P, _P, _I64, _P, _I64, _I64]
     lib.c3_mlp_backward.argtypes = [_INT, _P, _P, _P, _I64, _P, _I64, _P, _I64, _P, _I64]

@@ -1,0 +1,52 @@
+"""The ARM's exact evaluation and the snapping of its outputs to the probability tables.
+
+Both the encoder and every decoder (numpy reference and compiled) turn the ARM's fixed-point
+output for a latent into three integers: the shift ``m`` (the mean rounded to a bin), the index
+of the mean's fraction and the index of the log-scale (:mod:`c3codec.coding.tables`). The
+latent is then coded as ``k - m`` with the table row at (fraction, scale).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..coding.tables import ScaleGrid, snap_mu
+from ..config import ArchitectureConfig, EntropyConfig
+from .arithmetic import ONE, IntLayer, mlp_fixed
+
+
+@dataclass
+class Snapped:
+    shift: np.ndarray  # integer m
+    frac: np.ndarray  # fraction index
+    scale: np.ndarray  # scale index
+
+
+def context_fraction_bits(config: EntropyConfig) -> int:
+    """Resolution of the ARM's inputs: latents are integers, the previous grid's 2x average
+    pooling gives quarters."""
+    return 2 if config.use_prev_grid else 0
+
+
+def arm_forward(layers: list[IntLayer], contexts: np.ndarray, arch: ArchitectureConfig) -> np.ndarray:
+    """Integer-exact ARM: (N, inputs) latents in bin units -> (N, 2) fixed-point outputs."""
+    return mlp_fixed(layers, contexts, arch.latents.step, context_fraction_bits(arch.entropy))
+
+
+def clip_bounds(config: EntropyConfig) -> tuple[float, float]:
+    """The clip range of the shifted raw log-scale, as the decoder computes it."""
+    return -2.0 * config.log_scale_max, -2.0 * config.log_scale_min
+
+
+def snap(out_fx: np.ndarray, arch: ArchitectureConfig) -> Snapped:
+    """Exact ARM outputs (N, 2) in fixed point -> table coordinates. Basic IEEE ops only."""
+    cfg, step = arch.entropy, arch.latents.step
+    out = out_fx / ONE
+    mu_bins = out[:, 0] / step
+    low, high = clip_bounds(cfg)
+    v = np.minimum(np.maximum(out[:, 1] + cfg.log_scale_shift, low), high)
+    m, frac = snap_mu(mu_bins)
+    scale = ScaleGrid(cfg.log_scale_min, cfg.log_scale_max).index(-0.5 * v)
+    return Snapped(m, frac, scale)
