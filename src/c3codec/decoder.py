@@ -1,27 +1,62 @@
 """Decoding a .c3 file: read -> rebuild networks -> decode latents -> upsample -> synthesise.
 
-Imports only what decoding needs (no fitting code). Every step is integer-exact, so the pixels
-do not depend on the machine, the thread count or the chunk size.
+Two implementations give the same pixels: the compiled exact decoder (``exact/native.c``; used
+whenever it can be built) and the numpy reference (``coding.latents.decode_latents`` and
+``exact.synthesis``), the specification the compiled one is tested against. Every step is exact,
+so the pixels do not depend on the machine, the thread count or the band size.
+
+The compiled decoder works as a list of tasks taken in order by the threads: first one task per
+latent grid (the ARM and the range decoding of that grid, publishing its completed rows as it
+goes), then one task per band of pixel rows (upsampling and synthesis, each band waiting only
+for the latent rows it reads). With two threads one decodes the finest grid while the other
+decodes the coarser grids and then synthesises the bands the finest grid has reached. Memory is
+the latents (int32), the output pixels and a band's worth of activations per thread.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
 import numpy as np
 import torch
 
+from . import runtime
 from .coding.bitstream import BitstreamError, C3File, ImageInfo, num_synthesis_tensors, read
-from .coding.latents import LatentStreams, decode_latents
+from .coding.latents import LatentStreams, decode_latents, previous_grid, scale_grid
 from .coding.parameters import decode_tensors, int_layers, network_tensors
 from .config import ArchitectureConfig
-from .io.images import Picture
-from .model.c3 import build_networks, network_modules
+from .exact import native
 from .exact.arithmetic import IntLayer
 from .exact.synthesis import reconstruct_reference
+from .io.images import Picture
+from .model.c3 import build_networks, network_modules
 from .model.latents import grid_shapes
 
 DEFAULT_CHUNK = 1 << 16
+BAND_ROWS = 64
+"""Pixel rows per synthesis task: each recomputes the residual convolutions' halo (2 rows either
+side with C3's two 3x3 layers), so taller bands waste less; shorter ones start sooner."""
 
 
+@dataclass
+class DecodeTimes:
+    """Seconds spent in each stage of one decode (stages overlap when threads run them)."""
+
+    parse: float = 0.0
+    parameters: float = 0.0
+    tables: float = 0.0
+    latents: float = 0.0  # ARM and range decoding, all grids (wall time until the last grid)
+    synthesis: float = 0.0  # upsampling and synthesis after the last grid was decoded
+    total: float = 0.0
+    implementation: str = ""
+    threads: int = 1
+    extra: dict = field(default_factory=dict)
+
+
+@lru_cache(maxsize=64)
 def network_shapes(arch: ArchitectureConfig, channels: int) -> list[tuple[int, ...]]:
     """Shapes of the coded weight and bias tensors, in bitstream order."""
     with torch.device("meta"):
@@ -37,34 +72,176 @@ def split_layers(arch: ArchitectureConfig, layers: list[IntLayer]
     return layers[:n_mlp], layers[n_mlp: n_mlp + n_res], layers[n_mlp + n_res:]
 
 
+def pixel_dtype(bit_depth: int) -> type:
+    return np.uint16 if bit_depth == 16 else np.uint8
+
+
+def _bands(height: int) -> list[range]:
+    return [range(y, min(y + BAND_ROWS, height)) for y in range(0, height, BAND_ROWS)]
+
+
+def synthesise_native(arch: ArchitectureConfig, image: ImageInfo, mlp: list[IntLayer],
+                      residual: list[IntLayer], grids: list[np.ndarray]) -> np.ndarray:
+    """Complete integer latent grids -> (H, W, C) pixels, with the compiled kernels on all
+    threads (the encoder's reconstruction)."""
+    kernels = native.SynthesisKernels(mlp, residual, arch, image.channels)
+    views = [np.ascontiguousarray(g, dtype=np.int32) for g in grids]
+    latents = kernels.latents(views, [None] * len(views))
+    pixels = np.empty((image.height, image.width, image.channels), dtype=pixel_dtype(image.bit_depth))
+    bands = _bands(image.height)
+
+    def work(k: int) -> None:
+        kernels.synthesise_rows(latents, (image.height, image.width), bands[k], image.max_value, pixels)
+
+    runtime.share_chunks(work, len(bands))
+    return pixels
+
+
 def reconstruct(arch: ArchitectureConfig, image: ImageInfo, mlp: list[IntLayer],
                 residual: list[IntLayer], latents: list[np.ndarray],
                 chunk: int = DEFAULT_CHUNK) -> np.ndarray:
-    """Integer latent grids -> (H, W, C) integer pixels, exactly."""
-    return reconstruct_reference(arch, (image.height, image.width), image.max_value, mlp, residual,
-                                 latents, chunk)
+    """Integer latent grids -> (H, W, C) integer pixels, exactly (compiled when available)."""
+    if native.available():
+        return synthesise_native(arch, image, mlp, residual, latents)
+    pixels = reconstruct_reference(arch, (image.height, image.width), image.max_value, mlp,
+                                   residual, latents, chunk)
+    return pixels.astype(pixel_dtype(image.bit_depth))
 
 
-def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK) -> tuple[Picture, list[np.ndarray]]:
-    """Decode a parsed file; also returns the integer latents (for inspection and tests)."""
+class _NativeDecode:
+    """The task list of one compiled decode (see the module docstring)."""
+
+    def __init__(self, f: C3File, arm: list[IntLayer], mlp: list[IntLayer],
+                 residual: list[IntLayer], times: DecodeTimes):
+        arch, image = f.arch, f.image
+        self.arch, self.image, self.f, self.times = arch, image, f, times
+        start = time.perf_counter()
+        half = arch.entropy.context // 2
+        self.grids = [native.PaddedGrid.empty(s, half)
+                      for s in grid_shapes((image.height, image.width), arch.latents)]
+        self.done = [np.zeros(1, dtype=np.int64) for _ in self.grids]
+        self.finished = [threading.Event() for _ in self.grids]
+        count = scale_grid(arch).count
+        self.tables = [native.GridTable.empty(r, count) for r in f.latents.symbol_ranges]
+        self.arm = native.ArmKernels(arm, arch, count)
+        # Tasks: without previous-grid conditioning the finest grid alone (three quarters of the
+        # latents), then all coarser grids together (fuller ARM blocks); with it, grid by grid.
+        num = len(self.grids)
+        self.grid_tasks = ([[n] for n in range(num)] if arch.entropy.use_prev_grid or num < 2
+                           else [[0], list(range(1, num))])
+        self.synthesis = native.SynthesisKernels(mlp, residual, arch, image.channels)
+        self.view = self.synthesis.latents([g.values() for g in self.grids], self.done)
+        self.pixels = np.empty((image.height, image.width, image.channels),
+                               dtype=pixel_dtype(image.bit_depth))
+        self.bands = _bands(image.height)
+        self.failed = False
+        self.last_grid_done = 0.0
+        times.tables = time.perf_counter() - start
+
+    def run(self) -> None:
+        num_tasks = len(self.grid_tasks)
+        start = time.perf_counter()
+
+        def work(k: int) -> None:
+            if k < num_tasks:
+                self.decode_grids(self.grid_tasks[k])
+            else:
+                self.synthesise(self.bands[k - num_tasks])
+
+        runtime.share_chunks(work, num_tasks + len(self.bands))
+        end = time.perf_counter()
+        self.times.latents = self.last_grid_done - start
+        self.times.synthesis = end - self.last_grid_done
+
+    def decode_grids(self, grids: list[int]) -> None:
+        try:
+            prev = None
+            if self.arch.entropy.use_prev_grid:
+                (n,) = grids
+                if n:
+                    self.finished[n - 1].wait()
+                    if self.failed:
+                        return
+                finer = self.grids[n - 1].values() if n else None
+                prev = native.padded_previous(previous_grid(finer, self.grids[n].values().shape),
+                                              self.arch.entropy.prev_kernel)
+            streams = self.f.latents
+            self.arm.decode_grids([native.GridDecode(self.grids[n], prev, self.tables[n],
+                                                     streams.streams[n], self.done[n])
+                                   for n in grids])
+        except BaseException:
+            self.failed = True
+            for d in self.done:  # release every band waiting on a grid
+                d[0] = np.iinfo(np.int64).max
+            raise
+        finally:
+            for n in grids:
+                self.finished[n].set()
+            self.last_grid_done = max(self.last_grid_done, time.perf_counter())
+
+    def synthesise(self, rows: range) -> None:
+        self.synthesis.wait_for_rows(self.view, rows.stop)
+        if not self.failed:
+            self.synthesis.synthesise_rows(self.view, (self.image.height, self.image.width), rows,
+                                           self.image.max_value, self.pixels)
+
+    def latents(self) -> list[np.ndarray]:
+        return [g.values().astype(np.int64) for g in self.grids]
+
+
+def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK, reference: bool = False,
+                  threads: int | None = None, times: DecodeTimes | None = None
+                  ) -> tuple[Picture, list[np.ndarray]]:
+    """Decode a parsed file; also returns the integer latents (for inspection and tests).
+
+    ``reference`` forces the numpy decoder; ``threads`` (default: PyTorch's thread count) is
+    the number of threads the compiled decoder uses; neither changes the pixels."""
+    times = times if times is not None else DecodeTimes()
+    start = time.perf_counter()
     shapes = network_shapes(f.arch, f.image.channels)
     n_syn = num_synthesis_tensors(f.arch)
+    use_native = not reference and native.available()
+    times.implementation = "native" if use_native else "reference"
     try:
         values = (decode_tensors(f.synthesis_params, f.tensor_codes[:n_syn], shapes[:n_syn])
                   + decode_tensors(f.entropy_params, f.tensor_codes[n_syn:], shapes[n_syn:]))
         mlp, residual, arm = split_layers(f.arch, int_layers(values, f.w_step, f.b_step))
-        latent_shapes = grid_shapes((f.image.height, f.image.width), f.arch.latents)
-        latents = decode_latents(arm, f.latents, latent_shapes, f.arch)
-        pixels = reconstruct(f.arch, f.image, mlp, residual, latents, chunk)
+        times.parameters = time.perf_counter() - start
+        if use_native:
+            count = threads or torch.get_num_threads()
+            times.threads = count
+            job = _NativeDecode(f, arm, mlp, residual, times)
+            with runtime.torch_threads(count):
+                job.run()
+            pixels, latents = job.pixels, job.latents()
+        else:
+            phase = time.perf_counter()
+            latent_shapes = grid_shapes((f.image.height, f.image.width), f.arch.latents)
+            latents = decode_latents(arm, f.latents, latent_shapes, f.arch)
+            times.latents = time.perf_counter() - phase
+            phase = time.perf_counter()
+            pixels = reconstruct_reference(f.arch, (f.image.height, f.image.width), f.image.max_value,
+                                           mlp, residual, latents, chunk)
+            pixels = pixels.astype(pixel_dtype(f.image.bit_depth))
+            times.synthesis = time.perf_counter() - phase
     except (ValueError, RuntimeError, OverflowError, IndexError) as exc:
         raise BitstreamError(f"corrupted coded data ({exc})") from None
+    times.total = time.perf_counter() - start
     return Picture(pixels, f.image.bit_depth), latents
 
 
-def decode(data: bytes, chunk: int = DEFAULT_CHUNK) -> Picture:
+def decode(data: bytes, chunk: int = DEFAULT_CHUNK, reference: bool = False,
+           threads: int | None = None, times: DecodeTimes | None = None) -> Picture:
     """Decode the bytes of a .c3 file to a picture; raises BitstreamError on invalid input."""
-    return decode_parsed(read(data), chunk)[0]
+    start = time.perf_counter()
+    f = read(data)
+    parse = time.perf_counter() - start
+    picture = decode_parsed(f, chunk, reference, threads, times)[0]
+    if times is not None:
+        times.parse = parse
+        times.total += parse
+    return picture
 
 
 __all__ = ["decode", "decode_parsed", "reconstruct", "split_layers", "network_shapes",
-           "LatentStreams"]
+           "DecodeTimes", "LatentStreams"]

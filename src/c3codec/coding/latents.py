@@ -1,12 +1,17 @@
 """Range coding of the quantised latent grids with the exact ARM.
 
-Encoder: one exact ARM pass over every grid gives (mu, scale) for every latent at once.
-Decoder: latents are decoded on wavefronts. With a causal ``c x c`` context (half-width ``p``),
-latent (i, j) only depends on latents of smaller wave index ``t = (p + 1) i + j``, so all latents
-of one wave are decoded by a single batched ARM call, and all grids advance together (each grid
-has its own range-coded stream, which also gives the per-grid byte counts of ``c3 info``).
-With previous-grid conditioning a grid waits until its finer neighbour is complete.
-Symbols are written in exactly this wave order, so both sides see the same sequence.
+Each grid has its own range-coded stream (which also gives the per-grid byte counts of
+``c3 info``). Within a grid, latents are coded in *wave order*: with a causal ``c x c`` context
+(half-width ``p``), latent (i, j) only depends on latents of smaller wave index
+``t = (p + 1) i + j``, so a decoder can evaluate the ARM for a whole wave at once; symbols are
+written wave by wave, in increasing row order within a wave. With previous-grid conditioning a
+grid's contexts also read the finer grid before it, downsampled, so that grid must be complete
+first.
+
+Encoder: the ARM's (shift, fraction, scale) for every latent of a complete grid, in bands of
+rows (compiled kernels when available, else numpy), then the symbols through constriction in
+chunks. Decoder: ``decode_latents`` here is the numpy reference, which runs the waves of all
+grids together; the compiled decoder (:mod:`c3codec.decoder`) decodes each grid in one call.
 """
 
 from __future__ import annotations
@@ -16,13 +21,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import runtime
 from ..config import ArchitectureConfig
+from ..exact import native
 from ..exact.arithmetic import MAX_LATENT, IntLayer
-from ..exact.arm import arm_forward, snap
-from ..model.entropy import causal_offsets, grid_contexts, prev_offsets
+from ..exact.arm import Snapped, arm_forward, snap
+from ..model.entropy import causal_offsets, prev_offsets
 from ..model.latents import downsample2
 from .range_coder import SymbolDecoder, SymbolEncoder
 from .tables import MAX_SYMBOL_RANGE, ScaleGrid, latent_table
+
+BAND_LATENTS = 1 << 16
+"""Latents per band of rows of the encoder's ARM pass, and symbols per call to the range
+encoder: the memory of both is bounded by this, not by the image."""
 
 
 class LatentRangeError(ValueError):
@@ -35,72 +46,52 @@ class LatentStreams:
     streams: list[bytes]  # one range-coded stream per grid
 
 
-def _wave_order(shape: tuple[int, int], half: int) -> np.ndarray:
+def wave_order(shape: tuple[int, int], half: int) -> np.ndarray:
     """Raster indices of a grid sorted by (wave index, row): the coding order."""
     h, w = shape
     i, j = np.divmod(np.arange(h * w), w)
     return np.lexsort((i, (half + 1) * i + j))
 
 
-def _table(symbol_range: int, arch: ArchitectureConfig) -> np.ndarray:
-    grid = ScaleGrid(arch.entropy.log_scale_min, arch.entropy.log_scale_max)
-    return latent_table(symbol_range, grid, arch.latents.step)
+def scale_grid(arch: ArchitectureConfig) -> ScaleGrid:
+    return ScaleGrid(arch.entropy.log_scale_min, arch.entropy.log_scale_max)
 
 
-def encode_latents(layers: list[IntLayer], grids: list[np.ndarray], arch: ArchitectureConfig,
-                   chunk: int = 1 << 16) -> LatentStreams:
-    """Range code integer latent grids (bin units) with the exact ARM ``layers``."""
-    if any(g.size and np.abs(g).max() > MAX_LATENT for g in grids):
-        raise LatentRangeError(f"a latent exceeds {MAX_LATENT} bins")
-    tensors = [torch.from_numpy(g.astype(np.float64)) for g in grids]
-    with torch.no_grad():
-        contexts = grid_contexts(tensors, arch.entropy).numpy()  # (inputs, Z)
-    outs = [arm_forward(layers, contexts[:, s: s + chunk].T, arch)
-            for s in range(0, contexts.shape[1], chunk)]
-    snapped = snap(np.concatenate(outs), arch)
-    ranges, streams, start = [], [], 0
-    for grid in grids:
-        size = grid.size
-        sl = slice(start, start + size)
-        residual = grid.reshape(-1) - snapped.shift[sl]
-        symbol_range = max(1, int(np.abs(residual).max()) if size else 1)
-        if symbol_range > MAX_SYMBOL_RANGE:
-            raise LatentRangeError(f"latent residual {symbol_range} exceeds {MAX_SYMBOL_RANGE}")
-        order = _wave_order(grid.shape, arch.entropy.context // 2)
-        rows = _table(symbol_range, arch)[snapped.frac[sl][order], snapped.scale[sl][order]]
-        encoder = SymbolEncoder()
-        encoder.encode(residual[order] + symbol_range, rows)
-        ranges.append(symbol_range)
-        streams.append(encoder.finish())
-        start += size
-    return LatentStreams(ranges, streams)
+def latent_tables(symbol_ranges: list[int], arch: ArchitectureConfig) -> list[np.ndarray]:
+    """The probability table of each grid, (fractions, scales, 2R + 1). A bin's mass does not
+    depend on R, so one table for the largest R is computed and sliced for the others: the
+    same float64 values as computing each, at the cost of one."""
+    if not symbol_ranges:
+        return []
+    widest = max(symbol_ranges)
+    full = latent_table(widest, scale_grid(arch), arch.latents.step)
+    return [full[:, :, widest - r: widest + r + 1] for r in symbol_ranges]
 
 
-class _GridState:
-    """Decoder-side buffer of one grid, zero-padded so that contexts are plain gathers."""
+def previous_grid(finer: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    """The context grid of a grid of ``shape`` under previous-grid conditioning: the finer grid
+    before it downsampled to ``shape`` (zeros for the finest grid); quarter-integer values."""
+    if finer is None:
+        return np.zeros(shape)
+    return downsample2(torch.from_numpy(finer.astype(np.float64)), shape).numpy()
 
-    def __init__(self, shape: tuple[int, int], half: int, symbol_range: int, stream: bytes,
-                 arch: ArchitectureConfig):
+
+class _Contexts:
+    """A grid in a zero-padded float64 buffer, so that ARM contexts are plain gathers (numpy)."""
+
+    def __init__(self, shape: tuple[int, int], half: int):
         self.h, self.w = shape
         self.half = half
         self.width = self.w + 2 * half
         self.buffer = np.zeros((self.h + half) * self.width, dtype=np.float64)
         self.offsets = np.array([di * self.width + dj for di, dj in causal_offsets(2 * half + 1)])
-        self.symbol_range = symbol_range
-        self.table = _table(symbol_range, arch)
-        self.decoder = SymbolDecoder(stream)
-        self.waves = (half + 1) * (self.h - 1) + self.w
         self.prev: tuple[np.ndarray, np.ndarray, int, int] | None = None
 
-    def positions(self, t: int) -> np.ndarray:
-        """Flat buffer indices of wave ``t`` in increasing row order."""
-        i_lo = max(0, -(-(t - self.w + 1) // (self.half + 1)))
-        i_hi = min(self.h - 1, t // (self.half + 1))
-        i = np.arange(i_lo, i_hi + 1)
-        j = t - (self.half + 1) * i
+    def positions(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Flat buffer indices of grid positions (i, j)."""
         return (i + self.half) * self.width + j + self.half
 
-    def contexts(self, pos: np.ndarray) -> np.ndarray:
+    def gather(self, pos: np.ndarray) -> np.ndarray:
         ctx = self.buffer[pos[:, None] + self.offsets[None, :]]
         if self.prev is not None:
             prev_buffer, prev_offsets_flat, prev_width, pad = self.prev
@@ -121,12 +112,99 @@ class _GridState:
         return view[self.half:, self.half: self.half + self.w].copy()
 
 
+def _row_bands(shape: tuple[int, int]) -> list[range]:
+    h, w = shape
+    rows = max(1, BAND_LATENTS // max(w, 1))
+    return [range(r, min(r + rows, h)) for r in range(0, h, rows)]
+
+
+def snap_grid(layers: list[IntLayer], grids: list[np.ndarray], n: int,
+              arch: ArchitectureConfig) -> Snapped:
+    """Table coordinates of every latent of complete grid ``n`` (raster order), from the exact
+    ARM, band by band (compiled kernels on all threads where available)."""
+    half = arch.entropy.context // 2
+    grid = grids[n]
+    prev = (previous_grid(grids[n - 1] if n else None, grid.shape) if arch.entropy.use_prev_grid
+            else None)
+    bands = _row_bands(grid.shape)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [()] * len(bands)  # type: ignore[list-item]
+    if native.available():
+        kernels = native.ArmKernels(layers, arch, scale_grid(arch).count)
+        padded = native.PaddedGrid.of(grid, half)
+        prev_padded = None if prev is None else native.padded_previous(prev, arch.entropy.prev_kernel)
+
+        def work(k: int) -> None:
+            parts[k] = kernels.snap_rows(padded, prev_padded, bands[k])
+
+        runtime.share_chunks(work, len(bands))
+        shift = np.concatenate([p[0] for p in parts]).astype(np.int64)
+        return Snapped(shift, np.concatenate([p[1] for p in parts]).astype(np.int64),
+                       np.concatenate([p[2] for p in parts]).astype(np.int64))
+    contexts = _Contexts(grid.shape, half)
+    contexts.buffer.reshape(-1, contexts.width)[half:, half: half + grid.shape[1]] = grid
+    if prev is not None:
+        contexts.set_previous(prev, arch.entropy.prev_kernel)
+    snapped = []
+    for rows in bands:
+        i, j = np.divmod(np.arange(rows.start * grid.shape[1], rows.stop * grid.shape[1]), grid.shape[1])
+        snapped.append(snap(arm_forward(layers, contexts.gather(contexts.positions(i, j)), arch), arch))
+    return Snapped(*(np.concatenate([getattr(s, f) for s in snapped]) for f in ("shift", "frac", "scale")))
+
+
+def encode_latents(layers: list[IntLayer], grids: list[np.ndarray], arch: ArchitectureConfig
+                   ) -> LatentStreams:
+    """Range code integer latent grids (bin units) with the exact ARM ``layers``."""
+    if any(g.size and np.abs(g).max() > MAX_LATENT for g in grids):
+        raise LatentRangeError(f"a latent exceeds {MAX_LATENT} bins")
+    half = arch.entropy.context // 2
+    ranges, residuals, coordinates = [], [], []
+    for n, grid in enumerate(grids):
+        snapped = snap_grid(layers, grids, n, arch)
+        order = wave_order(grid.shape, half)
+        residual = (grid.reshape(-1) - snapped.shift)[order]
+        symbol_range = max(1, int(np.abs(residual).max()) if grid.size else 1)
+        if symbol_range > MAX_SYMBOL_RANGE:
+            raise LatentRangeError(f"latent residual {symbol_range} exceeds {MAX_SYMBOL_RANGE}")
+        ranges.append(symbol_range)
+        residuals.append(residual)
+        coordinates.append((snapped.frac[order], snapped.scale[order]))
+    streams = []
+    for table, r, residual, (frac, scale) in zip(latent_tables(ranges, arch), ranges, residuals, coordinates):
+        encoder = SymbolEncoder()
+        for s in range(0, residual.size, BAND_LATENTS):
+            chunk = slice(s, s + BAND_LATENTS)
+            encoder.encode(residual[chunk] + r, table[frac[chunk], scale[chunk]])
+        streams.append(encoder.finish())
+    return LatentStreams(ranges, streams)
+
+
+class _GridState(_Contexts):
+    """Reference decoder state of one grid: its buffer, stream, table and wave positions."""
+
+    def __init__(self, shape: tuple[int, int], half: int, symbol_range: int, stream: bytes,
+                 table: np.ndarray):
+        super().__init__(shape, half)
+        self.symbol_range = symbol_range
+        self.table = table
+        self.decoder = SymbolDecoder(stream)
+        self.waves = (half + 1) * (self.h - 1) + self.w
+
+    def wave_positions(self, t: int) -> np.ndarray:
+        """Flat buffer indices of wave ``t`` in increasing row order."""
+        i_lo = max(0, -(-(t - self.w + 1) // (self.half + 1)))
+        i_hi = min(self.h - 1, t // (self.half + 1))
+        i = np.arange(i_lo, i_hi + 1)
+        return self.positions(i, t - (self.half + 1) * i)
+
+
 def decode_latents(layers: list[IntLayer], streams: LatentStreams, shapes: list[tuple[int, int]],
                    arch: ArchitectureConfig) -> list[np.ndarray]:
-    """Inverse of :func:`encode_latents`: integer latent grids (bin units), finest first."""
+    """Inverse of :func:`encode_latents` in numpy (the reference decoder): integer latent grids
+    (bin units), finest first. All grids' waves advance together, one ARM call per wave."""
     half = arch.entropy.context // 2
-    states = [_GridState(s, half, r, b, arch)
-              for s, r, b in zip(shapes, streams.symbol_ranges, streams.streams)]
+    tables = latent_tables(streams.symbol_ranges, arch)
+    states = [_GridState(s, half, r, b, t)
+              for s, r, b, t in zip(shapes, streams.symbol_ranges, streams.streams, tables)]
     if arch.entropy.use_prev_grid:
         phases = [[n] for n in range(len(states))]
     else:
@@ -134,21 +212,19 @@ def decode_latents(layers: list[IntLayer], streams: LatentStreams, shapes: list[
     for phase in phases:
         if arch.entropy.use_prev_grid:
             n = phase[0]
-            shape = (states[n].h, states[n].w)
-            down = (np.zeros(shape) if n == 0 else
-                    downsample2(torch.from_numpy(states[n - 1].grid()), shape).numpy())
-            states[n].set_previous(down, arch.entropy.prev_kernel)
+            finer = states[n - 1].grid() if n else None
+            states[n].set_previous(previous_grid(finer, shapes[n]), arch.entropy.prev_kernel)
         _decode_phase([states[n] for n in phase], layers, arch)
     return [s.grid().astype(np.int64) for s in states]
 
 
 def _decode_phase(states: list[_GridState], layers: list[IntLayer], arch: ArchitectureConfig) -> None:
     for t in range(max(s.waves for s in states)):
-        active = [(s, s.positions(t)) for s in states if t < s.waves]
+        active = [(s, s.wave_positions(t)) for s in states if t < s.waves]
         active = [(s, p) for s, p in active if p.size]
         if not active:
             continue
-        ctx = np.concatenate([s.contexts(p) for s, p in active], axis=0)
+        ctx = np.concatenate([s.gather(p) for s, p in active], axis=0)
         snapped = snap(arm_forward(layers, ctx, arch), arch)
         start = 0
         for state, pos in active:

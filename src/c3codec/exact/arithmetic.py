@@ -34,7 +34,7 @@ It bounds the first layers' inputs, so that only hidden layers need :func:`check
 _LN2_HI = 6.93147180369123816490e-01  # Cody-Waite split of ln 2 (fdlibm constants)
 _LN2_LO = 1.90821492927058770002e-10
 _LOG2E = 1.44269504088896338700e00
-_EXP_COEFFS = [1.0 / math.factorial(k) for k in range(14)]  # exact divisions: deterministic
+EXP_COEFFS = [1.0 / math.factorial(k) for k in range(14)]  # exact divisions: deterministic
 
 
 def det_exp(x: np.ndarray | float) -> np.ndarray:
@@ -46,8 +46,8 @@ def det_exp(x: np.ndarray | float) -> np.ndarray:
     x = np.clip(np.asarray(x, dtype=np.float64), -700.0, 700.0)
     n = np.floor(x * _LOG2E + 0.5)
     r = (x - n * _LN2_HI) - n * _LN2_LO
-    p = np.full_like(r, _EXP_COEFFS[13])
-    for c in reversed(_EXP_COEFFS[:13]):
+    p = np.full_like(r, EXP_COEFFS[13])
+    for c in reversed(EXP_COEFFS[:13]):
         p = p * r + c
     return np.ldexp(p, n.astype(np.int64))
 
@@ -70,6 +70,24 @@ def gelu_table() -> np.ndarray:
     # GELU(-x) = GELU(x) - x, and x * ONE is an integer: the negative half costs one subtraction
     negative = (positive - np.arange(n + 1))[:0:-1]  # x in [-8, 0)
     return np.concatenate([negative, positive[:-1]])
+
+
+@lru_cache(maxsize=1)
+def gelu_delta() -> tuple[np.ndarray, int]:
+    """The GELU table as ``relu(k) + delta[|k|]`` for ``|k| < k0`` and ``relu(k)`` beyond
+    (``delta`` is in [-11139, 0]): the compact form the compiled decoder looks up. Built from
+    :func:`gelu_table`, and checked to give every entry back."""
+    table = gelu_table()
+    n = GELU_RANGE << FRAC_BITS
+    a = np.arange(n + 1, dtype=np.float64)
+    delta = np.empty(n + 1)
+    delta[:n] = table[n:] - a[:n]  # k = a >= 0 sits at table[n + a]
+    delta[n] = table[0]  # k = -n
+    if not np.array_equal(table[:n][::-1], delta[1:]):  # k = -a sits at table[n - a]
+        raise AssertionError("GELU table is not relu(k) + delta(|k|)")
+    nonzero = np.flatnonzero(delta)
+    k0 = int(nonzero[-1]) + 1 if nonzero.size else 0
+    return delta[:k0].astype(np.int64), k0
 
 
 def gelu_fixed(x: np.ndarray) -> np.ndarray:

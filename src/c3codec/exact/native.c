@@ -1,0 +1,762 @@
+/*
+ * The compiled exact decoder: the same numbers as the numpy reference (arithmetic.py, arm.py,
+ * synthesis.py, coding/latents.py), computed without temporaries the size of the image.
+ *
+ * Exactness. Every multiply-accumulate is on values that are multiples of a power of two, with
+ * every partial sum below 2^53 of them (the input rule of arithmetic.input_limit, checked here
+ * the same way), so float64 sums are exact in any order: SIMD width and FMA do not matter. The
+ * other operations (re-quantisation, snapping to the probability tables, pixel rounding) are
+ * written operation for operation as in numpy, and this file is compiled with
+ * -ffp-contract=off so that the compiler cannot fuse them into differently rounded FMAs.
+ *
+ * Range decoding reproduces constriction 0.5.0's queue RangeDecoder<u32, u64> with 24-bit
+ * precision and its lazy "fast" categorical models: the quantised CDF of a float64 probability
+ * row p[0..n) is cdf[s] = trunc(sum(p[0..s)) * (2^24 - n) / sum(p)) + s (sums left to right),
+ * cdf[n] = 2^24. Rows are quantised once per table entry instead of once per symbol.
+ *
+ * Activations of the per-position MLPs are laid out lane-first in blocks of BLOCK positions:
+ * feature f of lane b is x[f * BLOCK + b].
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#if defined(__FMA__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#define BLOCK 16
+#define MAX_DEPTH 8
+#define MAX_WIDTH 256
+#define MAX_GRIDS 12
+#define MAX_RESIDUAL 8
+#define PRECISION 24
+#define ONE 65536.0
+#define GELU_EDGE (8.0 * ONE)
+#define MU_STEPS 16
+#define SCALE_STEPS 8
+#define MAX_LATENT 16777216.0
+
+enum { OK = 0, BAD_STREAM = 1, OVERFLOW = 2, LATENT_RANGE = 3, BAD_TABLE = 4, NO_MEMORY = 5,
+       BAD_SHAPE = 6 };
+
+typedef struct {
+    int depth;
+    int widths[MAX_DEPTH + 1];
+    const double *weight[MAX_DEPTH]; /* out x in, integers */
+    const double *bias[MAX_DEPTH];   /* out: bias in fixed point, as added */
+    double scale[MAX_DEPTH];         /* accumulator -> fixed point */
+    double limit[MAX_DEPTH];         /* inputs must stay below this in magnitude */
+} Network;
+
+typedef struct {
+    int count, kernel, channels;
+    const double *weight[MAX_RESIDUAL]; /* out x in x k x k */
+    const double *bias[MAX_RESIDUAL];
+    double scale[MAX_RESIDUAL];
+    double limit[MAX_RESIDUAL];
+} Residual;
+
+/* GELU(k) = relu(k) - e[|k|] for |k| < k0 and relu(k) beyond: the exact table
+ * (arithmetic.gelu_table) as 16-bit corrections, 600 kB of which the hot part (|x| < 2, where
+ * most pre-activations lie) fits a core's L2 cache. Two bytes of padding follow e[k0 - 1]. */
+typedef struct {
+    const uint16_t *e;
+    int64_t k0;
+} Gelu;
+
+typedef struct {
+    double step, shift, v_low, v_high, log_min;
+    int scale_count;
+} Snap;
+
+typedef struct {
+    int num_grids;
+    const int32_t *data[MAX_GRIDS]; /* element (i, j) of grid n: data[n][i * stride[n] + j] */
+    int64_t stride[MAX_GRIDS];
+    int height[MAX_GRIDS], width[MAX_GRIDS], exponent[MAX_GRIDS];
+    int64_t *rows_done[MAX_GRIDS]; /* decoding progress (NULL: complete) */
+} Latents;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Fixed-point layers                                                                          */
+
+static inline double gelu(double v, const Gelu *g) {
+    if (v >= GELU_EDGE) return v;
+    if (v < -GELU_EDGE) return 0.0;
+    const int64_t k = (int64_t)v;
+    const int64_t a = k < 0 ? -k : k;
+    const double relu = k > 0 ? v : 0.0;
+    return a < g->k0 ? relu - (double)g->e[a] : relu;
+}
+
+#if defined(__AVX2__) && defined(__FMA__)
+typedef __m256d vec;
+#define VLEN 4
+static inline vec vzero(void) { return _mm256_setzero_pd(); }
+static inline vec vset(double a) { return _mm256_set1_pd(a); }
+static inline vec vload(const double *p) { return _mm256_loadu_pd(p); }
+static inline void vstore(double *p, vec a) { _mm256_storeu_pd(p, a); }
+/* exact operands: fusing cannot change the result */
+static inline vec vmac(vec acc, vec w, vec x) { return _mm256_fmadd_pd(w, x, acc); }
+static inline vec vmaxabs(vec m, vec x) { return _mm256_max_pd(m, _mm256_andnot_pd(_mm256_set1_pd(-0.0), x)); }
+/* round(x * s + b), half to even, two roundings as in numpy */
+static inline vec vrequant(vec x, vec s, vec b) {
+    return _mm256_round_pd(_mm256_add_pd(_mm256_mul_pd(x, s), b), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+static inline double vhmax(vec m) {
+    double t[4];
+    _mm256_storeu_pd(t, m);
+    double a = t[0] > t[1] ? t[0] : t[1], b = t[2] > t[3] ? t[2] : t[3];
+    return a > b ? a : b;
+}
+#else
+typedef double vec __attribute__((vector_size(32)));
+#define VLEN 4
+static inline vec vzero(void) { return (vec){0.0, 0.0, 0.0, 0.0}; }
+static inline vec vset(double a) { return (vec){a, a, a, a}; }
+static inline vec vload(const double *p) { vec v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore(double *p, vec a) { memcpy(p, &a, sizeof a); }
+static inline vec vmac(vec acc, vec w, vec x) { return acc + w * x; }
+static inline vec vmaxabs(vec m, vec x) {
+    for (int i = 0; i < 4; i++) m[i] = fabs(x[i]) > m[i] ? fabs(x[i]) : m[i];
+    return m;
+}
+static inline vec vrequant(vec x, vec s, vec b) {
+    vec t = x * s;
+    for (int i = 0; i < 4; i++) t[i] = nearbyint(t[i] + b[i]);
+    return t;
+}
+static inline double vhmax(vec m) {
+    double a = m[0] > m[1] ? m[0] : m[1], b = m[2] > m[3] ? m[2] : m[3];
+    return a > b ? a : b;
+}
+#endif
+#define NVEC (BLOCK / VLEN)
+
+/* acc[r][v] = sum_i w[o + r][i] x[i][v-th vector], for R outputs at a time: R * NVEC
+ * independent sums hide the FMA latency, and each x vector loaded serves R outputs. */
+#define DENSE_ROWS(R)                                                                     \
+    static inline void dense_rows_##R(int in, const double *w, const double *x, double *y) { \
+        vec a[R][NVEC];                                                                    \
+        for (int r = 0; r < R; r++)                                                         \
+            for (int v = 0; v < NVEC; v++) a[r][v] = vzero();                               \
+        for (int i = 0; i < in; i++) {                                                     \
+            vec xv[NVEC];                                                                  \
+            for (int v = 0; v < NVEC; v++) xv[v] = vload(x + i * BLOCK + v * VLEN);         \
+            for (int r = 0; r < R; r++) {                                                   \
+                const vec p = vset(w[(int64_t)r * in + i]);                                 \
+                for (int v = 0; v < NVEC; v++) a[r][v] = vmac(a[r][v], p, xv[v]);           \
+            }                                                                              \
+        }                                                                                  \
+        for (int r = 0; r < R; r++)                                                         \
+            for (int v = 0; v < NVEC; v++) vstore(y + r * BLOCK + v * VLEN, a[r][v]);       \
+    }
+DENSE_ROWS(1)
+DENSE_ROWS(2)
+DENSE_ROWS(3)
+
+/* y[o][b] = round(sum_i w[o][i] x[i][b] * scale + bias[o]) for the BLOCK lanes */
+static void dense_block(int in, int out, const double *w, const double *bias, double scale,
+                        const double *x, double *y) {
+    int o = 0;
+    for (; o + 3 <= out; o += 3) dense_rows_3(in, w + (int64_t)o * in, x, y + o * BLOCK);
+    if (out - o == 2) dense_rows_2(in, w + (int64_t)o * in, x, y + o * BLOCK);
+    else if (out - o == 1) dense_rows_1(in, w + (int64_t)o * in, x, y + o * BLOCK);
+    const vec s = vset(scale);
+    for (o = 0; o < out; o++) {
+        const vec b = vset(bias[o]);
+        for (int v = 0; v < NVEC; v++) vstore(y + o * BLOCK + v * VLEN, vrequant(vload(y + o * BLOCK + v * VLEN), s, b));
+    }
+}
+
+/* GELU of x[0..n) in place: 4 at a time, without branches, where AVX2 is there (one 32-bit
+ * gather at each entry's byte offset, of which the low 16 bits are the entry), exactly as
+ * gelu() computes. */
+static void gelu_row(double *x, int64_t n, const Gelu *g) {
+    int64_t i = 0;
+#if defined(__AVX2__)
+    const __m256d edge = _mm256_set1_pd(GELU_EDGE), minus_edge = _mm256_set1_pd(-GELU_EDGE);
+    const __m128i k0 = _mm_set1_epi32((int)g->k0), last = _mm_set1_epi32((int)g->k0 - 1);
+    const __m128i low16 = _mm_set1_epi32(0xffff);
+    for (; g->k0 > 0 && i + 4 <= n; i += 4) {
+        const __m256d v = _mm256_loadu_pd(x + i);
+        const __m256d clamped = _mm256_min_pd(_mm256_max_pd(v, minus_edge), edge);
+        const __m128i a = _mm_abs_epi32(_mm256_cvttpd_epi32(clamped));
+        const __m128i at = _mm_min_epi32(a, last);
+        __m128i e = _mm_i32gather_epi32((const int *)g->e, _mm_add_epi32(at, at), 1);
+        e = _mm_and_si128(_mm_and_si128(e, low16), _mm_cmplt_epi32(a, k0));
+        const __m256d relu = _mm256_max_pd(v, _mm256_setzero_pd());
+        __m256d y = _mm256_sub_pd(relu, _mm256_cvtepi32_pd(e));
+        y = _mm256_blendv_pd(y, v, _mm256_cmp_pd(v, edge, _CMP_GE_OQ));
+        y = _mm256_blendv_pd(y, _mm256_setzero_pd(), _mm256_cmp_pd(v, minus_edge, _CMP_LT_OQ));
+        _mm256_storeu_pd(x + i, y);
+    }
+#endif
+    for (; i < n; i++) x[i] = gelu(x[i], g);
+}
+
+/* GELU of n fixed-point values (tests compare it with the reference table on every input) */
+void c3_gelu(const Gelu *g, const double *x, int64_t n, double *y) {
+    memcpy(y, x, sizeof(double) * n);
+    gelu_row(y, n, g);
+}
+
+/* max |x| over `features` rows of a block whose padding lanes are zero */
+static double block_max_abs(const double *x, int features) {
+    vec m = vzero();
+    for (int64_t k = 0; k < (int64_t)features * BLOCK; k += VLEN) m = vmaxabs(m, vload(x + k));
+    return vhmax(m);
+}
+
+/* The MLP on one block: x holds the first layer's inputs, zero in the padding lanes (those
+ * from `lanes` on); the outputs end in `out` (widths[depth] x BLOCK). `a` and `b` are scratch of
+ * MAX_WIDTH x BLOCK. Hidden activations of padding lanes are zeroed, so that only real
+ * positions are checked against the input rule. */
+static int mlp_block(const Network *net, const Gelu *g, const double *x, int lanes, double *a,
+                     double *b, double *out) {
+    const double *in = x;
+    for (int l = 0; l < net->depth; l++) {
+        const int n_in = net->widths[l], n_out = net->widths[l + 1];
+        if (block_max_abs(in, n_in) >= net->limit[l]) return OVERFLOW;
+        double *dst = l == net->depth - 1 ? out : (l % 2 ? b : a);
+        dense_block(n_in, n_out, net->weight[l], net->bias[l], net->scale[l], in, dst);
+        if (l < net->depth - 1)
+            for (int o = 0; o < n_out; o++) {
+                double *row = dst + o * BLOCK;
+                gelu_row(row, BLOCK, g);
+                for (int k = lanes; k < BLOCK; k++) row[k] = 0.0;
+            }
+        in = dst;
+    }
+    return OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Probability tables and range decoding (constriction 0.5.0 compatible)                       */
+
+int c3_quantize_rows(const double *p, int64_t rows, int n, uint32_t *cdf) {
+    if (n < 2 || n >= (1 << PRECISION) - 1) return BAD_TABLE;
+    const double free_weight = (double)((1u << PRECISION) - (uint32_t)n);
+    for (int64_t r = 0; r < rows; r++) {
+        const double *row = p + r * n;
+        uint32_t *c = cdf + r * (n + 1);
+        double total = 0.0;
+        for (int s = 0; s < n; s++) total += row[s];
+        if (!(isnormal(total) && total > 0.0)) return BAD_TABLE;
+        const double scale = free_weight / total;
+        double cumulative = 0.0;
+        for (int s = 0; s < n; s++) {
+            c[s] = (uint32_t)(cumulative * scale) + (uint32_t)s;
+            cumulative += row[s];
+        }
+        c[n] = 1u << PRECISION;
+    }
+    return OK;
+}
+
+typedef struct {
+    uint64_t lower, range, point;
+    const uint32_t *words;
+    int64_t pos, count;
+} RangeDecoder;
+
+static void decoder_init(RangeDecoder *d, const uint32_t *words, int64_t count) {
+    d->words = words;
+    d->count = count;
+    d->pos = 0;
+    d->lower = 0;
+    d->range = UINT64_MAX;
+    d->point = 0;
+    int read = 0;
+    while (read < 2 && d->pos < count) {
+        d->point = (d->point << 32) | words[d->pos++];
+        read++;
+    }
+    if (read == 1) d->point <<= 32;
+}
+
+/* One symbol with the quantised CDF row cdf[0..n]; -1 on invalid data. The search starts at
+ * symbol `likely` and walks outwards: latents are mostly within a bin or two of the predicted
+ * mean, so this takes one or two comparisons where a bisection takes log2(n). */
+static inline int decode_symbol(RangeDecoder *d, const uint32_t *cdf, int n, int likely) {
+    const uint64_t scale = d->range >> PRECISION;
+    const uint64_t quantile = (d->point - d->lower) / scale;
+    if (quantile >= (1ull << PRECISION)) return -1;
+    int lo = likely; /* find cdf[lo] <= quantile < cdf[lo + 1]; cdf[0] = 0, cdf[n] = 2^24 */
+    if (cdf[lo] <= quantile) {
+        while (cdf[lo + 1] <= quantile) lo++;
+    } else {
+        do lo--; while (cdf[lo] > quantile);
+    }
+    d->lower += scale * cdf[lo];
+    d->range = scale * (uint64_t)(cdf[lo + 1] - cdf[lo]);
+    if (d->range < (1ull << 32)) {
+        d->lower <<= 32;
+        d->range <<= 32;
+        d->point <<= 32;
+        if (d->pos < d->count) d->point |= d->words[d->pos++];
+    }
+    return lo;
+}
+
+/* Decode `count` symbols with rows[i] of the table (tests the coder against constriction). */
+int c3_range_decode(const uint32_t *words, int64_t num_words, const uint32_t *cdf, int n,
+                    const int64_t *rows, int64_t count, int32_t *symbols) {
+    RangeDecoder d;
+    decoder_init(&d, words, num_words);
+    for (int64_t i = 0; i < count; i++) {
+        const int s = decode_symbol(&d, cdf + rows[i] * (n + 1), n, n / 2);
+        if (s < 0) return BAD_STREAM;
+        symbols[i] = s;
+    }
+    return OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The ARM                                                                                     */
+
+/* Exact ARM outputs (2 x BLOCK) -> (shift, fraction index, scale index) of `lanes` lanes, as
+ * arm.snap does. */
+static void snap_block(const Snap *s, const double *out, int lanes, double *shift, int32_t *frac,
+                       int32_t *scale) {
+    for (int b = 0; b < lanes; b++) {
+        double mu = (out[b] / ONE) / s->step;
+        double v = out[BLOCK + b] / ONE + s->shift;
+        v = v > s->v_low ? v : s->v_low;
+        v = v < s->v_high ? v : s->v_high;
+        mu = mu > -1e12 ? mu : -1e12;
+        mu = mu < 1e12 ? mu : 1e12;
+        const double m = floor(mu + 0.5);
+        frac[b] = (int32_t)(nearbyint((mu - m) * MU_STEPS) + MU_STEPS / 2);
+        double j = nearbyint((-0.5 * v - s->log_min) * SCALE_STEPS);
+        j = j > 0.0 ? j : 0.0;
+        j = j < s->scale_count - 1 ? j : s->scale_count - 1;
+        scale[b] = (int32_t)j;
+        shift[b] = m;
+    }
+}
+
+/* A grid being decoded or coded: values in a zero-padded buffer (`half` rows above, `half`
+ * columns either side) so that contexts are plain offsets; optionally the previous grid,
+ * downsampled and zero-padded by prev_kernel / 2, as extra context. */
+typedef struct {
+    int h, w, half;
+    int32_t *buffer; /* (h + half) x (w + 2 half) */
+    const double *prev;
+    int prev_kernel;
+} GridContext;
+
+/* Contexts of `lanes` positions into lanes [0, lanes) of the block at x; lanes from `lanes` to
+ * `pad` are zeroed. */
+static void gather_block(const GridContext *g, const int *ii, const int *jj, int lanes, int pad, double *x) {
+    const int width = g->w + 2 * g->half, context = 2 * g->half + 1;
+    int f = 0;
+    for (int di = -g->half; di <= 0; di++) {
+        const int cols = di < 0 ? context : g->half;
+        for (int dj = -g->half; dj < -g->half + cols; dj++, f++) {
+            for (int b = 0; b < lanes; b++)
+                x[f * BLOCK + b] = (double)g->buffer[(int64_t)(ii[b] + g->half + di) * width + jj[b] + g->half + dj];
+            for (int b = lanes; b < pad; b++) x[f * BLOCK + b] = 0.0;
+        }
+    }
+    if (g->prev) {
+        const int pad = g->prev_kernel / 2, pw = g->w + 2 * pad;
+        for (int di = -pad; di <= pad; di++)
+            for (int dj = -pad; dj <= pad; dj++, f++) {
+                for (int b = 0; b < lanes; b++)
+                    x[f * BLOCK + b] = g->prev[(int64_t)(ii[b] + pad + di) * pw + jj[b] + pad + dj];
+                for (int b = lanes; b < pad; b++) x[f * BLOCK + b] = 0.0;
+            }
+    }
+}
+
+typedef struct {
+    double *x, *a, *b, *out;
+} Scratch;
+
+static int scratch_alloc(Scratch *s, int inputs) {
+    s->x = malloc(sizeof(double) * (size_t)(inputs > MAX_WIDTH ? inputs : MAX_WIDTH) * BLOCK);
+    s->a = malloc(sizeof(double) * MAX_WIDTH * BLOCK);
+    s->b = malloc(sizeof(double) * MAX_WIDTH * BLOCK);
+    s->out = malloc(sizeof(double) * MAX_WIDTH * BLOCK);
+    return s->x && s->a && s->b && s->out ? OK : NO_MEMORY;
+}
+
+static void scratch_free(Scratch *s) {
+    free(s->x);
+    free(s->a);
+    free(s->b);
+    free(s->out);
+}
+
+/* The Laplace table of the coder (coding/tables.py: laplace_mass, latent_table), one row at a
+ * time: the float64 probabilities of r in [-R, R] for the snapped (fraction, scale), operation
+ * for operation as numpy computes them, then quantised as constriction does. */
+typedef struct {
+    const double *mu;     /* MU_STEPS + 1 fractions (bin units) */
+    const double *scale;  /* scale_count scales (bin units) */
+    const double *coeffs; /* det_exp's 14 Taylor coefficients */
+} Laplace;
+
+static double det_exp(double x, const double *c) {
+    x = x > -700.0 ? x : -700.0;
+    x = x < 700.0 ? x : 700.0;
+    const double n = floor(x * 1.44269504088896338700e00 + 0.5);
+    const double r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+    double p = c[13];
+    for (int k = 12; k >= 0; k--) p = p * r + c[k];
+    return ldexp(p, (int)n);
+}
+
+static int laplace_row(const Laplace *t, int frac, int scale, int symbol_range, double *p, uint32_t *cdf) {
+    const int n = 2 * symbol_range + 1;
+    const double mu = t->mu[frac], inv = 1.0 / t->scale[scale];
+    for (int i = 0; i < n; i++) {
+        const double r = (double)(i - symbol_range);
+        const double lo = (r - 0.5) - mu, hi = (r + 0.5) - mu;
+        const double left = 0.5 * (det_exp((hi < 0.0 ? hi : 0.0) * inv, t->coeffs)
+                                   - det_exp((lo < 0.0 ? lo : 0.0) * inv, t->coeffs));
+        const double right = 0.5 * (det_exp(-(lo > 0.0 ? lo : 0.0) * inv, t->coeffs)
+                                    - det_exp(-(hi > 0.0 ? hi : 0.0) * inv, t->coeffs));
+        p[i] = left + right;
+    }
+    return c3_quantize_rows(p, 1, n, cdf);
+}
+
+/* One table row for tests: (fraction, scale) -> probabilities and quantised CDF. */
+int c3_laplace_row(const Laplace *t, int frac, int scale, int symbol_range, double *p, uint32_t *cdf) {
+    return laplace_row(t, frac, scale, symbol_range, p, cdf);
+}
+
+/* One grid being decoded: its buffer (see GridContext), its previous-grid context, its stream,
+ * its table (rows built when first used: `ready` flags them) and its published progress. */
+typedef struct {
+    int h, w;
+    int32_t *buffer;
+    const double *prev;
+    uint32_t *cdf;   /* (MU_STEPS + 1) x scale_count x (2 R + 2) */
+    uint8_t *ready;  /* (MU_STEPS + 1) x scale_count */
+    int symbol_range;
+    const uint32_t *words;
+    int64_t num_words;
+    int64_t *rows_done;
+} GridJob;
+
+/* Decode grids together, wave by wave: wave t of a grid holds its latents (i, j) with
+ * (half + 1) i + j = t, in increasing i, all of whose contexts are decoded before the wave
+ * starts. Blocks of BLOCK positions, from one grid or several, share each ARM evaluation; each
+ * grid's symbols are read from its own stream in its own order. Buffers must be zero on entry;
+ * each grid's complete rows are published in *rows_done after every wave. */
+int c3_decode_grids(const Network *arm, const Gelu *gelu_table, const Snap *snap,
+                    const Laplace *laplace, int half, int prev_kernel, int count, GridJob *jobs) {
+    if (arm->widths[arm->depth] != 2) return BAD_SHAPE;
+    const int stride = half + 1;
+    Scratch s;
+    int status = scratch_alloc(&s, arm->widths[0]);
+    RangeDecoder *dec = malloc(sizeof(RangeDecoder) * (count > 0 ? count : 1));
+    double *row = NULL;
+    int64_t waves = 0, widest = 1;
+    for (int n = 0; n < count; n++) {
+        const int64_t wn = (int64_t)stride * (jobs[n].h - 1) + jobs[n].w;
+        waves = wn > waves ? wn : waves;
+        widest = 2 * jobs[n].symbol_range + 1 > widest ? 2 * jobs[n].symbol_range + 1 : widest;
+        if (dec) decoder_init(&dec[n], jobs[n].words, jobs[n].num_words);
+    }
+    row = malloc(sizeof(double) * widest);
+    if (!dec || !row) status = NO_MEMORY;
+    int gg[BLOCK], ii[BLOCK], jj[BLOCK];
+    double shift[BLOCK];
+    int32_t frac[BLOCK], scale[BLOCK];
+    GridContext g[MAX_GRIDS];
+    for (int n = 0; n < count && n < MAX_GRIDS; n++)
+        g[n] = (GridContext){jobs[n].h, jobs[n].w, half, jobs[n].buffer, jobs[n].prev, prev_kernel};
+    if (count > MAX_GRIDS) status = BAD_SHAPE;
+    for (int64_t t = 0; t < waves && status == OK; t++) {
+        /* positions of wave t of every grid, in blocks */
+        int n = 0;
+        int64_t i = 0, last = -1;
+        int lanes = 0;
+        for (;;) {
+            /* advance to the next position */
+            while (n < count && i > last) {
+                const GridJob *job = &jobs[n];
+                const int64_t first = t - job->w + 1 > 0 ? (t - job->w + 1 + stride - 1) / stride : 0;
+                last = t / stride < job->h - 1 ? t / stride : job->h - 1;
+                if (t >= (int64_t)stride * (job->h - 1) + job->w) last = -1;
+                i = first;
+                if (i > last) n++;
+            }
+            const int more = n < count;
+            if (more) {
+                gg[lanes] = n;
+                ii[lanes] = (int)i;
+                jj[lanes] = (int)(t - (int64_t)stride * i);
+                lanes++;
+                if (++i > last) n++;
+            }
+            if (lanes == BLOCK || (!more && lanes > 0)) {
+                /* the ARM on the block (positions of several grids gather from their own) */
+                for (int b = 0; b < lanes; b++) gather_block(&g[gg[b]], ii + b, jj + b, 1, 1, s.x + b);
+                for (int b = lanes; b < BLOCK; b++) gather_block(&g[gg[0]], ii, jj, 0, 1, s.x + b);
+                status = mlp_block(arm, gelu_table, s.x, lanes, s.a, s.b, s.out);
+                if (status != OK) break;
+                snap_block(snap, s.out, lanes, shift, frac, scale);
+                for (int b = 0; b < lanes && status == OK; b++) {
+                    GridJob *job = &jobs[gg[b]];
+                    const int nsym = 2 * job->symbol_range + 1;
+                    const int64_t entry = (int64_t)frac[b] * snap->scale_count + scale[b];
+                    uint32_t *cdf = job->cdf + entry * (nsym + 1);
+                    if (!job->ready[entry]) {
+                        status = laplace_row(laplace, frac[b], scale[b], job->symbol_range, row, cdf);
+                        if (status != OK) break;
+                        job->ready[entry] = 1;
+                    }
+                    const int symbol = decode_symbol(&dec[gg[b]], cdf, nsym, job->symbol_range);
+                    if (symbol < 0) { status = BAD_STREAM; break; }
+                    const double value = (double)(symbol - job->symbol_range) + shift[b];
+                    if (fabs(value) > MAX_LATENT) { status = LATENT_RANGE; break; }
+                    job->buffer[(int64_t)(ii[b] + half) * (job->w + 2 * half) + jj[b] + half] = (int32_t)value;
+                }
+                lanes = 0;
+            }
+            if (!more || status != OK) break;
+        }
+        for (int k = 0; k < count && status == OK; k++) {
+            const GridJob *job = &jobs[k];
+            if (t >= job->w - 1 && (t - job->w + 1) % stride == 0 && (t - job->w + 1) / stride < job->h)
+                __atomic_store_n(job->rows_done, (t - job->w + 1) / stride + 1, __ATOMIC_RELEASE);
+        }
+    }
+    for (int k = 0; k < count && status == OK; k++) __atomic_store_n(jobs[k].rows_done, (int64_t)jobs[k].h, __ATOMIC_RELEASE);
+    scratch_free(&s);
+    free(dec);
+    free(row);
+    return status;
+}
+
+/* The encoder's pass: (shift, fraction, scale) of every latent of rows [r0, r1) of a complete
+ * grid (in its padded buffer), raster order. */
+int c3_snap_rows(const Network *arm, const Gelu *gelu_table, const Snap *snap, int h, int w,
+                 int half, int32_t *buffer, const double *prev, int prev_kernel, int r0, int r1,
+                 double *shift, int32_t *frac, int32_t *scale) {
+    if (arm->widths[arm->depth] != 2) return BAD_SHAPE;
+    GridContext g = {h, w, half, buffer, prev, prev_kernel};
+    Scratch s;
+    int status = scratch_alloc(&s, arm->widths[0]);
+    int ii[BLOCK], jj[BLOCK];
+    int64_t out = 0;
+    const int64_t total = (int64_t)(r1 - r0) * w;
+    for (int64_t p = 0; p < total && status == OK; p += BLOCK) {
+        const int lanes = (int)(total - p < BLOCK ? total - p : BLOCK);
+        for (int b = 0; b < lanes; b++) {
+            ii[b] = r0 + (int)((p + b) / w);
+            jj[b] = (int)((p + b) % w);
+        }
+        gather_block(&g, ii, jj, lanes, BLOCK, s.x);
+        status = mlp_block(arm, gelu_table, s.x, lanes, s.a, s.b, s.out);
+        if (status == OK) snap_block(snap, s.out, lanes, shift + out, frac + out, scale + out);
+        out += lanes;
+    }
+    scratch_free(&s);
+    return status;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Upsampling and synthesis                                                                    */
+
+/* PyTorch's bilinear (align_corners=False) source index for upsampling by 2^e: exact dyadics. */
+static void linear_weights(int out_index, int exponent, int in_size, int *i0, int *i1, double *l0,
+                           double *l1) {
+    double src = ((double)out_index + 0.5) * ldexp(1.0, -exponent) - 0.5;
+    src = src < 0.0 ? 0.0 : src;
+    const int i = (int)src;
+    *i0 = i;
+    *i1 = i < in_size - 1 ? i + 1 : i;
+    *l1 = src - (double)i;
+    *l0 = 1.0 - *l1;
+}
+
+static int64_t latest_row(const Latents *lat, int n) {
+    return lat->rows_done[n] ? __atomic_load_n(lat->rows_done[n], __ATOMIC_ACQUIRE) : lat->height[n];
+}
+
+/* Rows a band of pixel rows [y0, y1) reads from grid n. */
+static int rows_needed(const Latents *lat, int n, int y1) {
+    int i0, i1;
+    double l0, l1;
+    linear_weights(y1 - 1, lat->exponent[n], lat->height[n], &i0, &i1, &l0, &l1);
+    return i1 + 1;
+}
+
+/* Wait until the decoders have published the rows the pixel rows [.., y1) need. */
+void c3_wait_for_rows(const Latents *lat, int y1) {
+    for (int n = 0; n < lat->num_grids; n++) {
+        const int need = rows_needed(lat, n, y1);
+        int spins = 0;
+        while (latest_row(lat, n) < need) {
+            if (++spins > 64) {
+                struct timespec ts = {0, 20000};
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
+}
+
+/* The synthesis MLP on pixel rows [ya, yb): out[c][(y - ya) * W + x], fixed point. */
+static int mlp_rows(const Network *mlp, const Gelu *g, const Latents *lat, int W, int ya, int yb,
+                    double *out) {
+    const int grids = lat->num_grids, channels = mlp->widths[mlp->depth];
+    if (mlp->widths[0] != grids) return BAD_SHAPE;
+    int *c0 = malloc(sizeof(int) * 2 * (size_t)W * grids);
+    double *cw = malloc(sizeof(double) * 2 * (size_t)W * grids);
+    Scratch s;
+    int status = scratch_alloc(&s, grids);
+    if (!c0 || !cw) status = NO_MEMORY;
+    for (int n = 0; n < grids && status == OK; n++)
+        for (int x = 0; x < W; x++) {
+            int a, b;
+            double l0, l1;
+            linear_weights(x, lat->exponent[n], lat->width[n], &a, &b, &l0, &l1);
+            c0[(n * W + x) * 2] = a;
+            c0[(n * W + x) * 2 + 1] = b;
+            cw[(n * W + x) * 2] = l0;
+            cw[(n * W + x) * 2 + 1] = l1;
+        }
+    const int64_t plane = (int64_t)(yb - ya) * W;
+    for (int y = ya; y < yb && status == OK; y++) {
+        int r0[MAX_GRIDS], r1[MAX_GRIDS];
+        double h0[MAX_GRIDS], h1[MAX_GRIDS];
+        for (int n = 0; n < grids; n++) linear_weights(y, lat->exponent[n], lat->height[n], &r0[n], &r1[n], &h0[n], &h1[n]);
+        for (int x0 = 0; x0 < W && status == OK; x0 += BLOCK) {
+            const int lanes = W - x0 < BLOCK ? W - x0 : BLOCK;
+            for (int n = 0; n < grids; n++) {
+                const int32_t *top = lat->data[n] + (int64_t)r0[n] * lat->stride[n];
+                const int32_t *bottom = lat->data[n] + (int64_t)r1[n] * lat->stride[n];
+                for (int b = 0; b < lanes; b++) {
+                    const int k = (n * W + x0 + b) * 2;
+                    const int a = c0[k], c = c0[k + 1];
+                    const double upper = cw[k] * top[a] + cw[k + 1] * top[c];
+                    const double lower = cw[k] * bottom[a] + cw[k + 1] * bottom[c];
+                    s.x[n * BLOCK + b] = h0[n] * upper + h1[n] * lower;
+                }
+                for (int b = lanes; b < BLOCK; b++) s.x[n * BLOCK + b] = 0.0;
+            }
+            status = mlp_block(mlp, g, s.x, lanes, s.a, s.b, s.out);
+            for (int c = 0; c < channels && status == OK; c++)
+                memcpy(out + c * plane + (int64_t)(y - ya) * W + x0, s.out + c * BLOCK, sizeof(double) * lanes);
+        }
+    }
+    scratch_free(&s);
+    free(c0);
+    free(cw);
+    return status;
+}
+
+/* One residual layer, x + conv(x) (+ GELU), on rows [za, zb) of an image of height H whose rows
+ * [ya, yb) are in `in` (channels x (yb - ya) x W); replicated borders at the image's edges.
+ * Each input row a layer reads is copied once with its replicated border columns, so that the
+ * convolution is a few contiguous multiply-adds per tap. */
+static int residual_rows(const Residual *res, int l, const Gelu *g, const double *in, int ya, int yb,
+                         int H, int W, int za, int zb, double *out) {
+    const int C = res->channels, k = res->kernel, r = k / 2, padded = W + 2 * r;
+    const int64_t in_plane = (int64_t)(yb - ya) * W, out_plane = (int64_t)(zb - za) * W;
+    vec mv = vzero();
+    int64_t i = 0;
+    for (; i + VLEN <= C * in_plane; i += VLEN) mv = vmaxabs(mv, vload(in + i));
+    double m = vhmax(mv);
+    for (; i < C * in_plane; i++) m = fabs(in[i]) > m ? fabs(in[i]) : m;
+    if (m >= res->limit[l]) return OVERFLOW;
+    double *rows = malloc(sizeof(double) * (size_t)C * k * padded);
+    double *acc = malloc(sizeof(double) * (size_t)W);
+    if (!rows || !acc) {
+        free(rows);
+        free(acc);
+        return NO_MEMORY;
+    }
+    const double *w = res->weight[l];
+    for (int y = za; y < zb; y++) {
+        for (int c = 0; c < C; c++)
+            for (int dy = -r; dy <= r; dy++) {
+                int yy = y + dy;
+                yy = yy < 0 ? 0 : (yy > H - 1 ? H - 1 : yy);
+                const double *src = in + c * in_plane + (int64_t)(yy - ya) * W;
+                double *dst = rows + ((int64_t)c * k + dy + r) * padded;
+                for (int x = 0; x < r; x++) {
+                    dst[x] = src[0];
+                    dst[r + W + x] = src[W - 1];
+                }
+                memcpy(dst + r, src, sizeof(double) * W);
+            }
+        for (int o = 0; o < C; o++) {
+            for (int x = 0; x < W; x++) acc[x] = 0.0;
+            for (int c = 0; c < C; c++)
+                for (int dy = 0; dy < k; dy++) {
+                    const double *row = rows + ((int64_t)c * k + dy) * padded;
+                    for (int dx = 0; dx < k; dx++) {
+                        const double wt = w[((o * C + c) * k + dy) * k + dx];
+                        const double *shifted = row + dx;
+                        for (int x = 0; x < W; x++) acc[x] += wt * shifted[x];
+                    }
+                }
+            const double *centre = in + o * in_plane + (int64_t)(y - ya) * W;
+            double *dst = out + o * out_plane + (int64_t)(y - za) * W;
+            const double scale = res->scale[l], bias = res->bias[l][o];
+            const int last = l == res->count - 1;
+            const vec sv = vset(scale), bv = vset(bias);
+            int x = 0;
+            for (; x + VLEN <= W; x += VLEN)
+                vstore(dst + x, vload(centre + x) + vrequant(vload(acc + x), sv, bv));
+            for (; x < W; x++) {
+                const double t = acc[x] * scale;
+                dst[x] = centre[x] + nearbyint(t + bias);
+            }
+            if (!last) gelu_row(dst, W, g);
+        }
+    }
+    free(rows);
+    free(acc);
+    return OK;
+}
+
+/* Pixel rows [y0, y1) of the image (H x W, channels interleaved, 8 or 16 bit). */
+int c3_synthesise_rows(const Network *mlp, const Residual *res, const Gelu *g, const Latents *lat,
+                       int H, int W, int y0, int y1, double max_value, void *pixels, int bytes) {
+    const int C = mlp->widths[mlp->depth];
+    if (res->count > 0 && (res->channels != C || res->count > MAX_RESIDUAL)) return BAD_SHAPE;
+    const int halo = res->count * (res->kernel / 2);
+    int ya = y0 - halo < 0 ? 0 : y0 - halo, yb = y1 + halo > H ? H : y1 + halo;
+    double *x = malloc(sizeof(double) * (size_t)C * (yb - ya) * W);
+    double *tmp = res->count ? malloc(sizeof(double) * (size_t)C * (yb - ya) * W) : NULL;
+    int status = x && (tmp || !res->count) ? OK : NO_MEMORY;
+    if (status == OK) status = mlp_rows(mlp, g, lat, W, ya, yb, x);
+    for (int l = 0; l < res->count && status == OK; l++) {
+        const int shrink = (l + 1) * (res->kernel / 2);
+        const int za = y0 - halo + shrink < 0 ? 0 : y0 - halo + shrink;
+        const int zb = y1 + halo - shrink > H ? H : y1 + halo - shrink;
+        status = residual_rows(res, l, g, x, ya, yb, H, W, za, zb, tmp);
+        double *swap = x;
+        x = tmp;
+        tmp = swap;
+        ya = za;
+        yb = zb;
+    }
+    const int64_t plane = (int64_t)(yb - ya) * W;
+    for (int y = y0; y < y1 && status == OK; y++)
+        for (int c = 0; c < C; c++) {
+            const double *row = x + c * plane + (int64_t)(y - ya) * W;
+            for (int xx = 0; xx < W; xx++) {
+                double v = nearbyint((row[xx] * max_value) / ONE);
+                v = v > 0.0 ? v : 0.0;
+                v = v < max_value ? v : max_value;
+                const int64_t at = ((int64_t)y * W + xx) * C + c;
+                if (bytes == 1) ((uint8_t *)pixels)[at] = (uint8_t)v;
+                else ((uint16_t *)pixels)[at] = (uint16_t)v;
+            }
+        }
+    free(x);
+    free(tmp);
+    return status;
+}
