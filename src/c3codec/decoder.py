@@ -180,7 +180,6 @@ class _NativeDecode:
             self.last_grid_done = max(self.last_grid_done, time.perf_counter())
 
     def synthesise(self, rows: range) -> None:
-        self.synthesis.wait_for_rows(self.view, rows.stop)
         if not self.failed:
             self.synthesis.synthesise_rows(self.view, (self.image.height, self.image.width), rows,
                                            self.image.max_value, self.pixels)

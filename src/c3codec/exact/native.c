@@ -350,8 +350,9 @@ typedef struct {
 } GridContext;
 
 /* Contexts of `lanes` positions into lanes [0, lanes) of the block at x; lanes from `lanes` to
- * `pad` are zeroed. */
-static void gather_block(const GridContext *g, const int *ii, const int *jj, int lanes, int pad, double *x) {
+ * `zero_to` are zeroed. */
+static void gather_block(const GridContext *g, const int *ii, const int *jj, int lanes, int zero_to,
+                         double *x) {
     const int width = g->w + 2 * g->half, context = 2 * g->half + 1;
     int f = 0;
     for (int di = -g->half; di <= 0; di++) {
@@ -359,7 +360,7 @@ static void gather_block(const GridContext *g, const int *ii, const int *jj, int
         for (int dj = -g->half; dj < -g->half + cols; dj++, f++) {
             for (int b = 0; b < lanes; b++)
                 x[f * BLOCK + b] = (double)g->buffer[(int64_t)(ii[b] + g->half + di) * width + jj[b] + g->half + dj];
-            for (int b = lanes; b < pad; b++) x[f * BLOCK + b] = 0.0;
+            for (int b = lanes; b < zero_to; b++) x[f * BLOCK + b] = 0.0;
         }
     }
     if (g->prev) {
@@ -368,7 +369,7 @@ static void gather_block(const GridContext *g, const int *ii, const int *jj, int
             for (int dj = -pad; dj <= pad; dj++, f++) {
                 for (int b = 0; b < lanes; b++)
                     x[f * BLOCK + b] = g->prev[(int64_t)(ii[b] + pad + di) * pw + jj[b] + pad + dj];
-                for (int b = lanes; b < pad; b++) x[f * BLOCK + b] = 0.0;
+                for (int b = lanes; b < zero_to; b++) x[f * BLOCK + b] = 0.0;
             }
     }
 }
@@ -592,7 +593,7 @@ static int rows_needed(const Latents *lat, int n, int y1) {
 }
 
 /* Wait until the decoders have published the rows the pixel rows [.., y1) need. */
-void c3_wait_for_rows(const Latents *lat, int y1) {
+static void wait_for_rows(const Latents *lat, int y1) {
     for (int n = 0; n < lat->num_grids; n++) {
         const int need = rows_needed(lat, n, y1);
         int spins = 0;
@@ -721,13 +722,15 @@ static int residual_rows(const Residual *res, int l, const Gelu *g, const double
     return OK;
 }
 
-/* Pixel rows [y0, y1) of the image (H x W, channels interleaved, 8 or 16 bit). */
+/* Pixel rows [y0, y1) of the image (H x W, channels interleaved, 8 or 16 bit), once the latent
+ * rows they read (with the residual layers' halo) are published. */
 int c3_synthesise_rows(const Network *mlp, const Residual *res, const Gelu *g, const Latents *lat,
                        int H, int W, int y0, int y1, double max_value, void *pixels, int bytes) {
     const int C = mlp->widths[mlp->depth];
     if (res->count > 0 && (res->channels != C || res->count > MAX_RESIDUAL)) return BAD_SHAPE;
     const int halo = res->count * (res->kernel / 2);
     int ya = y0 - halo < 0 ? 0 : y0 - halo, yb = y1 + halo > H ? H : y1 + halo;
+    if (yb > ya) wait_for_rows(lat, yb); /* grids may still be decoding */
     double *x = malloc(sizeof(double) * (size_t)C * (yb - ya) * W);
     double *tmp = res->count ? malloc(sizeof(double) * (size_t)C * (yb - ya) * W) : NULL;
     int status = x && (tmp || !res->count) ? OK : NO_MEMORY;

@@ -97,8 +97,6 @@ def library() -> ctypes.CDLL | None:
     lib.c3_snap_rows.argtypes = [_P, _P, _P, _INT, _INT, _INT, _P, _P, _INT, _INT, _INT, _P, _P, _P]
     lib.c3_gelu.argtypes = [_P, _P, _I64, _P]
     lib.c3_gelu.restype = None
-    lib.c3_wait_for_rows.argtypes = [_P, _INT]
-    lib.c3_wait_for_rows.restype = None
     lib.c3_synthesise_rows.argtypes = [_P, _P, _P, _P, _INT, _INT, _INT, _INT, _D, _P, _INT]
     return lib
 
@@ -359,12 +357,10 @@ class SynthesisKernels:
             s.rows_done[n] = None if done is None else _ptr(done)
         return s
 
-    def wait_for_rows(self, latents: _Latents, stop: int) -> None:
-        self.lib.c3_wait_for_rows(ctypes.byref(latents), stop)
-
     def synthesise_rows(self, latents: _Latents, size: tuple[int, int], rows: range,
                         max_value: int, pixels: np.ndarray) -> None:
-        """Pixel rows ``rows`` of ``pixels`` ((H, W, C) uint8 or uint16, C-contiguous)."""
+        """Pixel rows ``rows`` of ``pixels`` ((H, W, C) uint8 or uint16, C-contiguous), after
+        waiting for the decoding grids to publish the latent rows they read."""
         h, w = size
         check(self.lib.c3_synthesise_rows(
             ctypes.byref(self.network.struct), ctypes.byref(self.residual.struct),

@@ -1,0 +1,93 @@
+"""Write the golden .c3 files of tests/golden and the hashes of their decoded pixels.
+
+Golden files pin the format: every later decoder must give the same pixels for them, on any
+machine and thread count (tests/test_golden.py). They were written by the encoder and decoded by
+the numpy decoder of 6f54dec, the last revision before the compiled decoder, so they also prove
+that files written before it still decode to the same pixels. Run from a checkout of the
+revision that writes them:
+
+    git worktree add /tmp/c3_old 6f54dec
+    PYTHONPATH=/tmp/c3_old/src python tools/make_golden.py tests/golden
+
+Only the public encoder and decoder API is used, so the script runs on old revisions too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+import c3codec
+from c3codec.config import ArchitectureConfig, SynthesisConfig, default_architecture, preset_fit_config
+from c3codec.decoder import decode
+from c3codec.encoder import encode
+from c3codec.io.images import Picture
+
+
+def picture(height: int, width: int, channels: int, bit_depth: int, seed: int) -> Picture:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    planes = [0.5 + 0.35 * np.sin(x / (2.5 + c) + y / (3.0 + seed)) * np.cos(y / (4.0 + c))
+              + 0.05 * rng.standard_normal((height, width)) for c in range(channels)]
+    max_value = (1 << bit_depth) - 1
+    return Picture(np.round(np.clip(np.stack(planes, -1), 0, 1) * max_value).astype(np.int64), bit_depth)
+
+
+def pixel_hash(pixels: np.ndarray, bit_depth: int) -> str:
+    """sha256 of the pixels as little-endian uint8/uint16, (H, W, C) row-major, and the shape."""
+    dtype = "<u2" if bit_depth == 16 else "u1"
+    data = np.ascontiguousarray(np.asarray(pixels).astype(dtype))
+    return hashlib.sha256(repr(data.shape).encode() + data.tobytes()).hexdigest()
+
+
+def cases() -> dict[str, tuple[Picture, float, ArchitectureConfig]]:
+    base = ArchitectureConfig()
+    budget = default_architecture(budget=True)
+    return {
+        "rgb8_c3_37x29": (picture(29, 37, 3, 8, 1), 1e-3, base),
+        "grey16_budget_31x23": (picture(23, 31, 1, 16, 2), 3e-3, budget),
+        "rgba8_prevgrid_ctx5_dropfinest_19x17": (
+            picture(17, 19, 4, 8, 3), 1e-3,
+            replace(base, latents=replace(base.latents, drop_finest=True),
+                    entropy=replace(base.entropy, context=5, use_prev_grid=True))),
+        "rgb8_w24_ctx9_k5_40x24": (
+            picture(24, 40, 3, 8, 4), 3e-4,
+            replace(base.with_widths(24), entropy=replace(base.with_widths(24).entropy, context=9),
+                    synthesis=SynthesisConfig(widths=(24, 24), num_residual=2, residual_kernel=5))),
+        "rgb16_deep_nores_ctx3_21x26": (
+            picture(26, 21, 3, 16, 5), 1e-2,
+            replace(base, synthesis=SynthesisConfig(widths=(8, 16, 8), num_residual=0),
+                    entropy=replace(base.entropy, widths=(16,), context=3))),
+        "grey8_1x1": (picture(1, 1, 1, 8, 6), 1e-3, base),
+        "rgb8_res1x1_3res_9x64": (
+            picture(9, 64, 3, 8, 7), 1e-2,
+            replace(base, synthesis=SynthesisConfig(widths=(12,), num_residual=3, residual_kernel=1))),
+    }
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    revision = subprocess.run(["git", "-C", str(Path(c3codec.__file__).parent), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True).stdout.strip()
+    hashes = {}
+    for name, (pic, lmbda, arch) in cases().items():
+        result = encode(pic, lmbda, arch=arch, fit_config=preset_fit_config("fast", steps=60, seed=3))
+        decoded = decode(result.data)
+        assert np.array_equal(np.asarray(decoded.pixels), np.asarray(result.reconstruction.pixels))
+        (out / f"{name}.c3").write_bytes(result.data)
+        hashes[name] = {"sha256": pixel_hash(decoded.pixels, decoded.bit_depth),
+                        "shape": list(np.asarray(decoded.pixels).shape), "bit_depth": decoded.bit_depth,
+                        "bytes": len(result.data)}
+        print(name, len(result.data), "bytes")
+    (out / "pixels.json").write_text(json.dumps({"written_by": revision, "files": hashes}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
