@@ -5,17 +5,15 @@ whenever it can be built) and the numpy reference (``coding.latents.decode_laten
 ``exact.synthesis``), the specification the compiled one is tested against. Every step is exact,
 so the pixels do not depend on the machine, the thread count or the band size.
 
-The compiled decoder works as a list of tasks taken in order by the threads: first one task per
-latent grid (the ARM and the range decoding of that grid, publishing its completed rows as it
-goes), then one task per band of pixel rows (upsampling and synthesis, each band waiting only
-for the latent rows it reads). With two threads one decodes the finest grid while the other
-decodes the coarser grids and then synthesises the bands the finest grid has reached. Memory is
-the latents (int32), the output pixels and a band's worth of activations per thread.
+The compiled decoder has two phases, both on all threads: the latents of all grids (the grids
+advance wave by wave together; the threads share out every wave's ARM evaluations and take turns
+at each grid's range decoder, in the order of its stream), then the bands of pixel rows
+(upsampling and synthesis). Memory is the latents (int32), the output pixels and a band's
+worth of activations per thread, whatever the image size.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -85,8 +83,9 @@ def synthesise_native(arch: ArchitectureConfig, image: ImageInfo, mlp: list[IntL
     """Complete integer latent grids -> (H, W, C) pixels, with the compiled kernels on all
     threads (the encoder's reconstruction)."""
     kernels = native.SynthesisKernels(mlp, residual, arch, image.channels)
-    views = [np.ascontiguousarray(g, dtype=np.int32) for g in grids]
-    latents = kernels.latents(views, [None] * len(views))
+    views = [g if g.dtype == np.int32 and g.strides[1] == 4 else np.ascontiguousarray(g, dtype=np.int32)
+             for g in grids]
+    latents = kernels.latents(views)
     pixels = np.empty((image.height, image.width, image.channels), dtype=pixel_dtype(image.bit_depth))
     bands = _bands(image.height)
 
@@ -108,84 +107,36 @@ def reconstruct(arch: ArchitectureConfig, image: ImageInfo, mlp: list[IntLayer],
     return pixels.astype(pixel_dtype(image.bit_depth))
 
 
-class _NativeDecode:
-    """The task list of one compiled decode (see the module docstring)."""
-
-    def __init__(self, f: C3File, arm: list[IntLayer], mlp: list[IntLayer],
-                 residual: list[IntLayer], times: DecodeTimes):
-        arch, image = f.arch, f.image
-        self.arch, self.image, self.f, self.times = arch, image, f, times
-        start = time.perf_counter()
-        half = arch.entropy.context // 2
-        self.grids = [native.PaddedGrid.empty(s, half)
-                      for s in grid_shapes((image.height, image.width), arch.latents)]
-        self.done = [np.zeros(1, dtype=np.int64) for _ in self.grids]
-        self.finished = [threading.Event() for _ in self.grids]
-        count = scale_grid(arch).count
-        self.tables = [native.GridTable.empty(r, count) for r in f.latents.symbol_ranges]
-        self.arm = native.ArmKernels(arm, arch, count)
-        # Tasks: without previous-grid conditioning the finest grid alone (three quarters of the
-        # latents), then all coarser grids together (fuller ARM blocks); with it, grid by grid.
-        num = len(self.grids)
-        self.grid_tasks = ([[n] for n in range(num)] if arch.entropy.use_prev_grid or num < 2
-                           else [[0], list(range(1, num))])
-        self.synthesis = native.SynthesisKernels(mlp, residual, arch, image.channels)
-        self.view = self.synthesis.latents([g.values() for g in self.grids], self.done)
-        self.pixels = np.empty((image.height, image.width, image.channels),
-                               dtype=pixel_dtype(image.bit_depth))
-        self.bands = _bands(image.height)
-        self.failed = False
-        self.last_grid_done = 0.0
-        times.tables = time.perf_counter() - start
-
-    def run(self) -> None:
-        num_tasks = len(self.grid_tasks)
-        start = time.perf_counter()
-
-        def work(k: int) -> None:
-            if k < num_tasks:
-                self.decode_grids(self.grid_tasks[k])
-            else:
-                self.synthesise(self.bands[k - num_tasks])
-
-        runtime.share_chunks(work, num_tasks + len(self.bands))
-        end = time.perf_counter()
-        self.times.latents = self.last_grid_done - start
-        self.times.synthesis = end - self.last_grid_done
-
-    def decode_grids(self, grids: list[int]) -> None:
-        try:
-            prev = None
-            if self.arch.entropy.use_prev_grid:
-                (n,) = grids
-                if n:
-                    self.finished[n - 1].wait()
-                    if self.failed:
-                        return
-                finer = self.grids[n - 1].values() if n else None
-                prev = native.padded_previous(previous_grid(finer, self.grids[n].values().shape),
-                                              self.arch.entropy.prev_kernel)
-            streams = self.f.latents
-            self.arm.decode_grids([native.GridDecode(self.grids[n], prev, self.tables[n],
-                                                     streams.streams[n], self.done[n])
-                                   for n in grids])
-        except BaseException:
-            self.failed = True
-            for d in self.done:  # release every band waiting on a grid
-                d[0] = np.iinfo(np.int64).max
-            raise
-        finally:
-            for n in grids:
-                self.finished[n].set()
-            self.last_grid_done = max(self.last_grid_done, time.perf_counter())
-
-    def synthesise(self, rows: range) -> None:
-        if not self.failed:
-            self.synthesis.synthesise_rows(self.view, (self.image.height, self.image.width), rows,
-                                           self.image.max_value, self.pixels)
-
-    def latents(self) -> list[np.ndarray]:
-        return [g.values().astype(np.int64) for g in self.grids]
+def decode_native(f: C3File, arm: list[IntLayer], mlp: list[IntLayer], residual: list[IntLayer],
+                  threads: int, times: DecodeTimes) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The compiled decoder: all grids' latents on ``threads`` threads (the grids advance wave by
+    wave together, the threads share out each wave's ARM evaluations and take turns at each
+    grid's range decoder), then the bands of pixel rows on the same threads."""
+    arch, image = f.arch, f.image
+    start = time.perf_counter()
+    half = arch.entropy.context // 2
+    grids = [native.PaddedGrid.empty(s, half) for s in grid_shapes((image.height, image.width), arch.latents)]
+    count = scale_grid(arch).count
+    tables = [native.GridTable.empty(r, count) for r in f.latents.symbol_ranges]
+    kernels = native.ArmKernels(arm, arch, count)
+    times.tables = time.perf_counter() - start
+    phase = time.perf_counter()
+    jobs = [native.GridDecode(grid, None, table, stream)
+            for grid, table, stream in zip(grids, tables, f.latents.streams)]
+    if arch.entropy.use_prev_grid:  # each grid's contexts read the finer grid before it
+        for n, job in enumerate(jobs):
+            finer = grids[n - 1].values() if n else None
+            job.prev = native.padded_previous(previous_grid(finer, grids[n].values().shape),
+                                              arch.entropy.prev_kernel)
+            kernels.decode_grids([job], threads)
+    else:
+        kernels.decode_grids(jobs, threads)
+    times.latents = time.perf_counter() - phase
+    phase = time.perf_counter()
+    latents = [g.values() for g in grids]
+    pixels = synthesise_native(arch, image, mlp, residual, latents)
+    times.synthesis = time.perf_counter() - phase
+    return pixels, [g.astype(np.int64) for g in latents]
 
 
 def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK, reference: bool = False,
@@ -209,10 +160,8 @@ def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK, reference: bool = False
         if use_native:
             count = threads or torch.get_num_threads()
             times.threads = count
-            job = _NativeDecode(f, arm, mlp, residual, times)
             with runtime.torch_threads(count):
-                job.run()
-            pixels, latents = job.pixels, job.latents()
+                pixels, latents = decode_native(f, arm, mlp, residual, count, times)
         else:
             phase = time.perf_counter()
             latent_shapes = grid_shapes((f.image.height, f.image.width), f.arch.latents)

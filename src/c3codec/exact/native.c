@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
+#include <sched.h>
 #if defined(__FMA__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
@@ -77,7 +79,6 @@ typedef struct {
     const int32_t *data[MAX_GRIDS]; /* element (i, j) of grid n: data[n][i * stride[n] + j] */
     int64_t stride[MAX_GRIDS];
     int height[MAX_GRIDS], width[MAX_GRIDS], exponent[MAX_GRIDS];
-    int64_t *rows_done[MAX_GRIDS]; /* decoding progress (NULL: complete) */
 } Latents;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -172,22 +173,23 @@ static void dense_block(int in, int out, const double *w, const double *bias, do
     }
 }
 
-/* GELU of x[0..n) in place: 4 at a time, without branches, where AVX2 is there (one 32-bit
- * gather at each entry's byte offset, of which the low 16 bits are the entry), exactly as
- * gelu() computes. */
+/* GELU of x[0..n) in place: 4 at a time, without branches, where AVX2 is there, exactly as
+ * gelu() computes. The four table entries are read with scalar loads: on Zen 3 an AVX2 gather
+ * was no faster (its latency is what the lookups wait on either way). */
 static void gelu_row(double *x, int64_t n, const Gelu *g) {
     int64_t i = 0;
 #if defined(__AVX2__)
     const __m256d edge = _mm256_set1_pd(GELU_EDGE), minus_edge = _mm256_set1_pd(-GELU_EDGE);
     const __m128i k0 = _mm_set1_epi32((int)g->k0), last = _mm_set1_epi32((int)g->k0 - 1);
-    const __m128i low16 = _mm_set1_epi32(0xffff);
     for (; g->k0 > 0 && i + 4 <= n; i += 4) {
         const __m256d v = _mm256_loadu_pd(x + i);
         const __m256d clamped = _mm256_min_pd(_mm256_max_pd(v, minus_edge), edge);
         const __m128i a = _mm_abs_epi32(_mm256_cvttpd_epi32(clamped));
         const __m128i at = _mm_min_epi32(a, last);
-        __m128i e = _mm_i32gather_epi32((const int *)g->e, _mm_add_epi32(at, at), 1);
-        e = _mm_and_si128(_mm_and_si128(e, low16), _mm_cmplt_epi32(a, k0));
+        int idx[4];
+        _mm_storeu_si128((__m128i *)idx, at);
+        __m128i e = _mm_setr_epi32(g->e[idx[0]], g->e[idx[1]], g->e[idx[2]], g->e[idx[3]]);
+        e = _mm_and_si128(e, _mm_cmplt_epi32(a, k0));
         const __m256d relu = _mm256_max_pd(v, _mm256_setzero_pd());
         __m256d y = _mm256_sub_pd(relu, _mm256_cvtepi32_pd(e));
         y = _mm256_blendv_pd(y, v, _mm256_cmp_pd(v, edge, _CMP_GE_OQ));
@@ -278,10 +280,11 @@ static void decoder_init(RangeDecoder *d, const uint32_t *words, int64_t count) 
     if (read == 1) d->point <<= 32;
 }
 
-/* One symbol with the quantised CDF row cdf[0..n]; -1 on invalid data. The search starts at
- * symbol `likely` and walks outwards: latents are mostly within a bin or two of the predicted
- * mean, so this takes one or two comparisons where a bisection takes log2(n). */
-static inline int decode_symbol(RangeDecoder *d, const uint32_t *cdf, int n, int likely) {
+/* One symbol with the quantised CDF row cdf[0..n] (cdf[0] = 0 and cdf[n] = 2^24 end the search);
+ * -1 on invalid data. The search starts at symbol `likely` and walks outwards: latents are
+ * mostly within a bin or two of the predicted mean, so this takes one or two comparisons where
+ * a bisection takes log2(n). */
+static inline int decode_symbol(RangeDecoder *d, const uint32_t *cdf, int likely) {
     const uint64_t scale = d->range >> PRECISION;
     const uint64_t quantile = (d->point - d->lower) / scale;
     if (quantile >= (1ull << PRECISION)) return -1;
@@ -308,7 +311,7 @@ int c3_range_decode(const uint32_t *words, int64_t num_words, const uint32_t *cd
     RangeDecoder d;
     decoder_init(&d, words, num_words);
     for (int64_t i = 0; i < count; i++) {
-        const int s = decode_symbol(&d, cdf + rows[i] * (n + 1), n, n / 2);
+        const int s = decode_symbol(&d, cdf + rows[i] * (n + 1), n / 2);
         if (s < 0) return BAD_STREAM;
         symbols[i] = s;
     }
@@ -432,8 +435,8 @@ int c3_laplace_row(const Laplace *t, int frac, int scale, int symbol_range, doub
     return laplace_row(t, frac, scale, symbol_range, p, cdf);
 }
 
-/* One grid being decoded: its buffer (see GridContext), its previous-grid context, its stream,
- * its table (rows built when first used: `ready` flags them) and its published progress. */
+/* One grid being decoded: its buffer (see GridContext), its previous-grid context, its stream
+ * and its table (rows built when first used: `ready` flags them). */
 typedef struct {
     int h, w;
     int32_t *buffer;
@@ -443,98 +446,215 @@ typedef struct {
     int symbol_range;
     const uint32_t *words;
     int64_t num_words;
-    int64_t *rows_done;
 } GridJob;
 
-/* Decode grids together, wave by wave: wave t of a grid holds its latents (i, j) with
- * (half + 1) i + j = t, in increasing i, all of whose contexts are decoded before the wave
- * starts. Blocks of BLOCK positions, from one grid or several, share each ARM evaluation; each
- * grid's symbols are read from its own stream in its own order. Buffers must be zero on entry;
- * each grid's complete rows are published in *rows_done after every wave. */
-int c3_decode_grids(const Network *arm, const Gelu *gelu_table, const Snap *snap,
-                    const Laplace *laplace, int half, int prev_kernel, int count, GridJob *jobs) {
-    if (arm->widths[arm->depth] != 2) return BAD_SHAPE;
-    const int stride = half + 1;
+/* Rows [lo, hi] of a grid's wave t (empty when lo > hi). */
+static void wave_rows(const GridJob *job, int stride, int64_t t, int64_t *lo, int64_t *hi) {
+    *lo = t - job->w + 1 > 0 ? (t - job->w + 1 + stride - 1) / stride : 0;
+    *hi = t / stride < job->h - 1 ? t / stride : job->h - 1;
+}
+
+/* State shared by the threads decoding the same grids. Every grid's symbols form one sequence
+ * (wave by wave, rows increasing); decoded[n] counts how many of grid n's are in its buffer. */
+typedef struct {
+    const Network *arm;
+    const Gelu *gelu;
+    const Snap *snap;
+    const Laplace *laplace;
+    int half, prev_kernel, count, threads;
+    GridJob *jobs;
+    RangeDecoder dec[MAX_GRIDS];
+    int64_t decoded[MAX_GRIDS];
+    int failed;
+    int status[64];
+} SharedDecode;
+
+/* Wait until grid n has `target` symbols decoded (or a thread failed). The waits are short
+ * (a share of one wave), so spin; yield the core now and then in case it is oversubscribed
+ * (a sleep would last tens of microseconds, longer than a wave). */
+static int wait_decoded(SharedDecode *sh, int n, int64_t target) {
+    int spins = 0;
+    while (__atomic_load_n(&sh->decoded[n], __ATOMIC_ACQUIRE) < target) {
+        if (__atomic_load_n(&sh->failed, __ATOMIC_RELAXED)) return 0;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+        if (++spins % 4096 == 0) sched_yield();
+    }
+    return 1;
+}
+
+typedef struct {
+    SharedDecode *sh;
+    int k;
+} Worker;
+
+/* Thread k of `threads`: in every wave, the k-th share of the wave's positions (all grids'
+ * positions of the wave in one list). Each position's ARM needs its grid's symbols up to the
+ * previous wave at its own row; its symbol is decoded once the grid's earlier symbols are. */
+static int decode_share(SharedDecode *sh, int k) {
+    const int stride = sh->half + 1, count = sh->count;
+    GridJob *jobs = sh->jobs;
     Scratch s;
-    int status = scratch_alloc(&s, arm->widths[0]);
-    RangeDecoder *dec = malloc(sizeof(RangeDecoder) * (count > 0 ? count : 1));
-    double *row = NULL;
-    int64_t waves = 0, widest = 1;
+    int status = scratch_alloc(&s, sh->arm->widths[0]);
+    int64_t waves = 0, widest = 1, total_rows = 0;
     for (int n = 0; n < count; n++) {
         const int64_t wn = (int64_t)stride * (jobs[n].h - 1) + jobs[n].w;
         waves = wn > waves ? wn : waves;
         widest = 2 * jobs[n].symbol_range + 1 > widest ? 2 * jobs[n].symbol_range + 1 : widest;
-        if (dec) decoder_init(&dec[n], jobs[n].words, jobs[n].num_words);
+        total_rows += jobs[n].h;
     }
-    row = malloc(sizeof(double) * widest);
-    if (!dec || !row) status = NO_MEMORY;
-    int gg[BLOCK], ii[BLOCK], jj[BLOCK];
-    double shift[BLOCK];
-    int32_t frac[BLOCK], scale[BLOCK];
+    double *row = malloc(sizeof(double) * widest);
+    /* this thread's positions of the current wave and their table coordinates */
+    int *gg = malloc(sizeof(int) * (total_rows + BLOCK));
+    int *ii = malloc(sizeof(int) * (total_rows + BLOCK));
+    int *jj = malloc(sizeof(int) * (total_rows + BLOCK));
+    double *shift = malloc(sizeof(double) * (total_rows + BLOCK));
+    int32_t *frac = malloc(sizeof(int32_t) * (total_rows + BLOCK));
+    int32_t *scale = malloc(sizeof(int32_t) * (total_rows + BLOCK));
+    if (!row || !gg || !ii || !jj || !shift || !frac || !scale) status = NO_MEMORY;
     GridContext g[MAX_GRIDS];
-    for (int n = 0; n < count && n < MAX_GRIDS; n++)
-        g[n] = (GridContext){jobs[n].h, jobs[n].w, half, jobs[n].buffer, jobs[n].prev, prev_kernel};
-    if (count > MAX_GRIDS) status = BAD_SHAPE;
+    int64_t before[MAX_GRIDS] = {0}; /* symbols of grid n in waves < t */
+    int64_t prev_lo[MAX_GRIDS], prev_hi[MAX_GRIDS], prev_before[MAX_GRIDS];
+    for (int n = 0; n < count; n++) {
+        g[n] = (GridContext){jobs[n].h, jobs[n].w, sh->half, jobs[n].buffer, jobs[n].prev, sh->prev_kernel};
+        prev_lo[n] = 1;
+        prev_hi[n] = 0;
+        prev_before[n] = 0;
+    }
     for (int64_t t = 0; t < waves && status == OK; t++) {
-        /* positions of wave t of every grid, in blocks */
-        int n = 0;
-        int64_t i = 0, last = -1;
-        int lanes = 0;
-        for (;;) {
-            /* advance to the next position */
-            while (n < count && i > last) {
-                const GridJob *job = &jobs[n];
-                const int64_t first = t - job->w + 1 > 0 ? (t - job->w + 1 + stride - 1) / stride : 0;
-                last = t / stride < job->h - 1 ? t / stride : job->h - 1;
-                if (t >= (int64_t)stride * (job->h - 1) + job->w) last = -1;
-                i = first;
-                if (i > last) n++;
-            }
-            const int more = n < count;
-            if (more) {
-                gg[lanes] = n;
-                ii[lanes] = (int)i;
-                jj[lanes] = (int)(t - (int64_t)stride * i);
-                lanes++;
-                if (++i > last) n++;
-            }
-            if (lanes == BLOCK || (!more && lanes > 0)) {
-                /* the ARM on the block (positions of several grids gather from their own) */
-                for (int b = 0; b < lanes; b++) gather_block(&g[gg[b]], ii + b, jj + b, 1, 1, s.x + b);
-                for (int b = lanes; b < BLOCK; b++) gather_block(&g[gg[0]], ii, jj, 0, 1, s.x + b);
-                status = mlp_block(arm, gelu_table, s.x, lanes, s.a, s.b, s.out);
-                if (status != OK) break;
-                snap_block(snap, s.out, lanes, shift, frac, scale);
-                for (int b = 0; b < lanes && status == OK; b++) {
-                    GridJob *job = &jobs[gg[b]];
-                    const int nsym = 2 * job->symbol_range + 1;
-                    const int64_t entry = (int64_t)frac[b] * snap->scale_count + scale[b];
-                    uint32_t *cdf = job->cdf + entry * (nsym + 1);
-                    if (!job->ready[entry]) {
-                        status = laplace_row(laplace, frac[b], scale[b], job->symbol_range, row, cdf);
-                        if (status != OK) break;
-                        job->ready[entry] = 1;
-                    }
-                    const int symbol = decode_symbol(&dec[gg[b]], cdf, nsym, job->symbol_range);
-                    if (symbol < 0) { status = BAD_STREAM; break; }
-                    const double value = (double)(symbol - job->symbol_range) + shift[b];
-                    if (fabs(value) > MAX_LATENT) { status = LATENT_RANGE; break; }
-                    job->buffer[(int64_t)(ii[b] + half) * (job->w + 2 * half) + jj[b] + half] = (int32_t)value;
-                }
-                lanes = 0;
-            }
-            if (!more || status != OK) break;
+        int64_t lo[MAX_GRIDS], hi[MAX_GRIDS], total = 0;
+        for (int n = 0; n < count; n++) {
+            wave_rows(&jobs[n], stride, t, &lo[n], &hi[n]);
+            total += hi[n] >= lo[n] ? hi[n] - lo[n] + 1 : 0;
         }
-        for (int k = 0; k < count && status == OK; k++) {
-            const GridJob *job = &jobs[k];
-            if (t >= job->w - 1 && (t - job->w + 1) % stride == 0 && (t - job->w + 1) / stride < job->h)
-                __atomic_store_n(job->rows_done, (t - job->w + 1) / stride + 1, __ATOMIC_RELEASE);
+        const int64_t first = total * k / sh->threads, last = total * (k + 1) / sh->threads;
+        /* this thread's positions, in wave order */
+        int mine = 0;
+        int64_t p = 0;
+        for (int n = 0; n < count && p < last; n++) {
+            if (hi[n] < lo[n]) continue;
+            for (int64_t i = lo[n]; i <= hi[n]; i++, p++) {
+                if (p < first) continue;
+                if (p >= last) break;
+                gg[mine] = n;
+                ii[mine] = (int)i;
+                jj[mine] = (int)(t - (int64_t)stride * i);
+                mine++;
+            }
+        }
+        /* the ARM on them, block by block, once their contexts are decoded */
+        for (int b0 = 0; b0 < mine && status == OK; b0 += BLOCK) {
+            const int lanes = mine - b0 < BLOCK ? mine - b0 : BLOCK;
+            for (int b = 0; b < lanes; b++) {
+                const int n = gg[b0 + b];
+                const int64_t rows_prev = prev_hi[n] >= prev_lo[n]
+                    ? (ii[b0 + b] < prev_lo[n] ? 0 : (ii[b0 + b] > prev_hi[n] ? prev_hi[n] : ii[b0 + b]) - prev_lo[n] + 1)
+                    : 0;
+                if (!wait_decoded(sh, n, prev_before[n] + rows_prev)) { status = BAD_STREAM; break; }
+                gather_block(&g[n], ii + b0 + b, jj + b0 + b, 1, 1, s.x + b);
+            }
+            if (status != OK) break;
+            for (int b = lanes; b < BLOCK; b++) gather_block(&g[gg[b0]], ii, jj, 0, 1, s.x + b);
+            status = mlp_block(sh->arm, sh->gelu, s.x, lanes, s.a, s.b, s.out);
+            if (status == OK) snap_block(sh->snap, s.out, lanes, shift + b0, frac + b0, scale + b0);
+        }
+        /* decode their symbols, each grid's in its order */
+        for (int q = 0; q < mine && status == OK; q++) {
+            const int n = gg[q];
+            GridJob *job = &jobs[n];
+            const int64_t index = before[n] + (ii[q] - lo[n]);
+            if (q == 0 || gg[q - 1] != n)
+                if (!wait_decoded(sh, n, index)) { status = BAD_STREAM; break; }
+            const int nsym = 2 * job->symbol_range + 1;
+            const int64_t entry = (int64_t)frac[q] * sh->snap->scale_count + scale[q];
+            uint32_t *cdf = job->cdf + entry * (nsym + 1);
+            if (!job->ready[entry]) {
+                status = laplace_row(sh->laplace, frac[q], scale[q], job->symbol_range, row, cdf);
+                if (status != OK) break;
+                job->ready[entry] = 1;
+            }
+            const int symbol = decode_symbol(&sh->dec[n], cdf, job->symbol_range);
+            if (symbol < 0) { status = BAD_STREAM; break; }
+            const double value = (double)(symbol - job->symbol_range) + shift[q];
+            if (fabs(value) > MAX_LATENT) { status = LATENT_RANGE; break; }
+            job->buffer[(int64_t)(ii[q] + sh->half) * (job->w + 2 * sh->half) + jj[q] + sh->half] = (int32_t)value;
+            __atomic_store_n(&sh->decoded[n], index + 1, __ATOMIC_RELEASE);
+        }
+        for (int n = 0; n < count; n++) {
+            prev_lo[n] = lo[n];
+            prev_hi[n] = hi[n];
+            prev_before[n] = before[n];
+            before[n] += hi[n] >= lo[n] ? hi[n] - lo[n] + 1 : 0;
         }
     }
-    for (int k = 0; k < count && status == OK; k++) __atomic_store_n(jobs[k].rows_done, (int64_t)jobs[k].h, __ATOMIC_RELEASE);
+    if (status != OK) __atomic_store_n(&sh->failed, 1, __ATOMIC_RELAXED);
     scratch_free(&s);
-    free(dec);
     free(row);
+    free(gg);
+    free(ii);
+    free(jj);
+    free(shift);
+    free(frac);
+    free(scale);
+    return status;
+}
+
+static void *decode_worker(void *arg) {
+    Worker *w = arg;
+    w->sh->status[w->k] = decode_share(w->sh, w->k);
+    return NULL;
+}
+
+/* Decode grids together, wave by wave, on `threads` threads: wave t of a grid holds its latents
+ * (i, j) with (half + 1) i + j = t, in increasing i, whose contexts are all in earlier waves.
+ * The threads share out every wave's positions (of all grids) for the ARM, and take turns at
+ * each grid's range decoder in the order of its stream. Buffers must be zero on entry. */
+int c3_decode_grids(const Network *arm, const Gelu *gelu_table, const Snap *snap,
+                    const Laplace *laplace, int half, int prev_kernel, int count, GridJob *jobs,
+                    int threads) {
+    if (arm->widths[arm->depth] != 2 || count > MAX_GRIDS) return BAD_SHAPE;
+    threads = threads < 1 ? 1 : (threads > 64 ? 64 : threads);
+    SharedDecode *sh = calloc(1, sizeof(SharedDecode));
+    if (!sh) return NO_MEMORY;
+    sh->arm = arm;
+    sh->gelu = gelu_table;
+    sh->snap = snap;
+    sh->laplace = laplace;
+    sh->half = half;
+    sh->prev_kernel = prev_kernel;
+    sh->count = count;
+    sh->threads = threads;
+    sh->jobs = jobs;
+    for (int n = 0; n < count; n++) decoder_init(&sh->dec[n], jobs[n].words, jobs[n].num_words);
+    pthread_t ids[64];
+    Worker workers[64];
+    int started = 0;
+    for (int k = 1; k < threads; k++) {
+        workers[k] = (Worker){sh, k};
+        if (pthread_create(&ids[k], NULL, decode_worker, &workers[k]) != 0) break;
+        started = k;
+    }
+    if (started < threads - 1) { /* could not start them all: one thread takes every share */
+        __atomic_store_n(&sh->failed, 1, __ATOMIC_RELAXED);
+        for (int k = 1; k <= started; k++) pthread_join(ids[k], NULL);
+        sh->failed = 0;
+        for (int n = 0; n < count; n++) {
+            decoder_init(&sh->dec[n], jobs[n].words, jobs[n].num_words);
+            sh->decoded[n] = 0;
+        }
+        sh->threads = 1;
+        started = 0;
+        threads = 1;
+    }
+    sh->status[0] = decode_share(sh, 0);
+    for (int k = 1; k <= started; k++) pthread_join(ids[k], NULL);
+    int status = OK;
+    for (int k = 0; k < threads && status == OK; k++) status = sh->status[k];
+    /* a thread that stopped because another failed reports BAD_STREAM: prefer the real cause */
+    for (int k = 0; k < threads; k++)
+        if (sh->status[k] != OK && sh->status[k] != BAD_STREAM) status = sh->status[k];
+    free(sh);
     return status;
 }
 
@@ -578,32 +698,6 @@ static void linear_weights(int out_index, int exponent, int in_size, int *i0, in
     *i1 = i < in_size - 1 ? i + 1 : i;
     *l1 = src - (double)i;
     *l0 = 1.0 - *l1;
-}
-
-static int64_t latest_row(const Latents *lat, int n) {
-    return lat->rows_done[n] ? __atomic_load_n(lat->rows_done[n], __ATOMIC_ACQUIRE) : lat->height[n];
-}
-
-/* Rows a band of pixel rows [y0, y1) reads from grid n. */
-static int rows_needed(const Latents *lat, int n, int y1) {
-    int i0, i1;
-    double l0, l1;
-    linear_weights(y1 - 1, lat->exponent[n], lat->height[n], &i0, &i1, &l0, &l1);
-    return i1 + 1;
-}
-
-/* Wait until the decoders have published the rows the pixel rows [.., y1) need. */
-static void wait_for_rows(const Latents *lat, int y1) {
-    for (int n = 0; n < lat->num_grids; n++) {
-        const int need = rows_needed(lat, n, y1);
-        int spins = 0;
-        while (latest_row(lat, n) < need) {
-            if (++spins > 64) {
-                struct timespec ts = {0, 20000};
-                nanosleep(&ts, NULL);
-            }
-        }
-    }
 }
 
 /* The synthesis MLP on pixel rows [ya, yb): out[c][(y - ya) * W + x], fixed point. */
@@ -722,15 +816,13 @@ static int residual_rows(const Residual *res, int l, const Gelu *g, const double
     return OK;
 }
 
-/* Pixel rows [y0, y1) of the image (H x W, channels interleaved, 8 or 16 bit), once the latent
- * rows they read (with the residual layers' halo) are published. */
+/* Pixel rows [y0, y1) of the image (H x W, channels interleaved, 8 or 16 bit). */
 int c3_synthesise_rows(const Network *mlp, const Residual *res, const Gelu *g, const Latents *lat,
                        int H, int W, int y0, int y1, double max_value, void *pixels, int bytes) {
     const int C = mlp->widths[mlp->depth];
     if (res->count > 0 && (res->channels != C || res->count > MAX_RESIDUAL)) return BAD_SHAPE;
     const int halo = res->count * (res->kernel / 2);
     int ya = y0 - halo < 0 ? 0 : y0 - halo, yb = y1 + halo > H ? H : y1 + halo;
-    if (yb > ya) wait_for_rows(lat, yb); /* grids may still be decoding */
     double *x = malloc(sizeof(double) * (size_t)C * (yb - ya) * W);
     double *tmp = res->count ? malloc(sizeof(double) * (size_t)C * (yb - ya) * W) : NULL;
     int status = x && (tmp || !res->count) ? OK : NO_MEMORY;

@@ -27,7 +27,7 @@ from .synthesis import upsampled_fraction_bits
 
 SOURCE = Path(__file__).with_name("native.c")
 # No -ffast-math and no FP contraction: every rounding must be the one numpy does.
-FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC")
+FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-pthread", "-shared", "-fPIC")
 MAX_DEPTH = 8  # as in native.c
 MAX_WIDTH = 256
 MAX_GRIDS = 12
@@ -75,13 +75,13 @@ class _Laplace(ctypes.Structure):
 
 class _GridJob(ctypes.Structure):
     _fields_ = [("h", _INT), ("w", _INT), ("buffer", _P), ("prev", _P), ("cdf", _P), ("ready", _P),
-                ("symbol_range", _INT), ("words", _P), ("num_words", _I64), ("rows_done", _P)]
+                ("symbol_range", _INT), ("words", _P), ("num_words", _I64)]
 
 
 class _Latents(ctypes.Structure):
     _fields_ = [("num_grids", _INT), ("data", _P * MAX_GRIDS), ("stride", _I64 * MAX_GRIDS),
                 ("height", _INT * MAX_GRIDS), ("width", _INT * MAX_GRIDS),
-                ("exponent", _INT * MAX_GRIDS), ("rows_done", _P * MAX_GRIDS)]
+                ("exponent", _INT * MAX_GRIDS)]
 
 
 @lru_cache(maxsize=1)
@@ -92,7 +92,7 @@ def library() -> ctypes.CDLL | None:
         return None
     lib.c3_quantize_rows.argtypes = [_P, _I64, _INT, _P]
     lib.c3_range_decode.argtypes = [_P, _I64, _P, _INT, _P, _I64, _P]
-    lib.c3_decode_grids.argtypes = [_P, _P, _P, _P, _INT, _INT, _INT, _P]
+    lib.c3_decode_grids.argtypes = [_P, _P, _P, _P, _INT, _INT, _INT, _P, _INT]
     lib.c3_laplace_row.argtypes = [_P, _INT, _INT, _INT, _P, _P]
     lib.c3_snap_rows.argtypes = [_P, _P, _P, _INT, _INT, _INT, _P, _P, _INT, _INT, _INT, _P, _P, _P]
     lib.c3_gelu.argtypes = [_P, _P, _I64, _P]
@@ -273,14 +273,12 @@ class GridTable:
 
 @dataclass
 class GridDecode:
-    """One grid to decode: where it goes, its context, its table, its stream, its progress."""
+    """One grid to decode: where it goes, its context, its table and its stream."""
 
     grid: PaddedGrid
     prev: np.ndarray | None
     table: GridTable
     stream: bytes
-    rows_done: np.ndarray  # (1,) int64, published by the kernel
-    keep: tuple = ()
 
 
 class ArmKernels:
@@ -295,24 +293,22 @@ class ArmKernels:
         self.half = arch.entropy.context // 2
         self.lib = library()
 
-    def decode_grids(self, jobs: list[GridDecode]) -> None:
-        """Decode grids together from their streams into their buffers (zero on entry),
-        publishing each grid's complete rows as it goes."""
+    def decode_grids(self, jobs: list[GridDecode], threads: int) -> None:
+        """Decode grids together from their streams into their buffers (zero on entry), on
+        ``threads`` threads that share out every wave."""
         structs = (_GridJob * len(jobs))()
-        for struct, job in zip(structs, jobs):
-            words = stream_words(job.stream)
-            job.keep = (words, job.table.cdf, job.table.ready)
+        words_of = [stream_words(job.stream) for job in jobs]
+        for struct, job, words in zip(structs, jobs, words_of):
             struct.h, struct.w = job.grid.height, job.grid.width
             struct.buffer = _ptr(job.grid.buffer)
             struct.prev = None if job.prev is None else _ptr(job.prev)
             struct.cdf, struct.ready = _ptr(job.table.cdf), _ptr(job.table.ready)
             struct.symbol_range = job.table.symbol_range
             struct.words, struct.num_words = _ptr(words), words.size
-            struct.rows_done = _ptr(job.rows_done)
         check(self.lib.c3_decode_grids(
             ctypes.byref(self.network.struct), ctypes.byref(self.gelu), ctypes.byref(self.snap),
             ctypes.byref(self.laplace.struct), self.half, self.arch.entropy.prev_kernel,
-            len(jobs), structs))
+            len(jobs), structs, threads))
 
     def snap_rows(self, grid: PaddedGrid, prev: np.ndarray | None, rows: range
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -342,25 +338,23 @@ class SynthesisKernels:
         self.arch = arch
         self.lib = library()
 
-    def latents(self, grids: list[np.ndarray], progress: list[np.ndarray | None]) -> _Latents:
-        """The kernels' view of the grids (2-D int32 arrays with unit column stride, possibly
-        views into padded buffers) and of their decoding progress (None: complete)."""
+    def latents(self, grids: list[np.ndarray]) -> _Latents:
+        """The kernels' view of decoded grids (2-D int32 arrays with unit column stride,
+        possibly views into padded buffers)."""
         s = _Latents()
         s.num_grids = len(grids)
-        for n, (grid, done, exponent) in enumerate(zip(grids, progress, self.arch.latents.exponents)):
+        for n, (grid, exponent) in enumerate(zip(grids, self.arch.latents.exponents)):
             if grid.dtype != np.int32 or grid.strides[1] != 4:
                 raise NativeError(ERRORS[6])
             s.data[n] = grid.ctypes.data
             s.stride[n] = grid.strides[0] // 4
             s.height[n], s.width[n] = grid.shape
             s.exponent[n] = exponent
-            s.rows_done[n] = None if done is None else _ptr(done)
         return s
 
     def synthesise_rows(self, latents: _Latents, size: tuple[int, int], rows: range,
                         max_value: int, pixels: np.ndarray) -> None:
-        """Pixel rows ``rows`` of ``pixels`` ((H, W, C) uint8 or uint16, C-contiguous), after
-        waiting for the decoding grids to publish the latent rows they read."""
+        """Pixel rows ``rows`` of ``pixels`` ((H, W, C) uint8 or uint16, C-contiguous)."""
         h, w = size
         check(self.lib.c3_synthesise_rows(
             ctypes.byref(self.network.struct), ctypes.byref(self.residual.struct),
