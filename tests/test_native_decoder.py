@@ -87,6 +87,11 @@ ARCHITECTURES = {
                        entropy=replace(BASE.entropy, widths=(16, 8, 8))),
     "no_residual_few_grids": replace(BASE, synthesis=SynthesisConfig(widths=(12,), num_residual=0),
                                      latents=replace(BASE.latents, num_grids=3)),
+    "marm1": default_architecture(budget=True).with_marm(1),
+    "marm4_deep_aru": replace(BASE, entropy=replace(BASE.entropy, aru_grids=4, aru_widths=(8, 6))),
+    "marm7_all_aru": default_architecture(budget=True).with_marm(7),
+    "marm3_prev_grid_drop": replace(BASE, latents=replace(BASE.latents, drop_finest=True),
+                                    entropy=replace(BASE.entropy, use_prev_grid=True, aru_grids=3)),
 }
 
 

@@ -4,11 +4,14 @@
     python tools/pretrain_networks.py                 # writes src/c3codec/data/networks_budget_rgb.npz
     python tools/pretrain_networks.py --arch default  # C3's architecture: networks_default_rgb.npz
     python tools/pretrain_networks.py --width 8       # other widths (ablations): networks_budget8_rgb.npz
+    python tools/pretrain_networks.py --aru           # MARM's ARU networks: networks_budget_aru_rgb.npz
 
 Fits the networks of the budget architecture (or of C3's default one) to three video frames in turn (foreman CIF frame 0, then
 the openh264 video-conference clip's frames 0 and 8; at most 288x288 pixels of each), 1500 steps
 each at lambda 1e-3 with the short-schedule settings. Video frames, never Kodak images: the
-Kodak set is what the codec is evaluated on. Needs ../shared/data/video.
+Kodak set is what the codec is evaluated on. Needs ../shared/data/video. With ``--aru`` it fits
+a MARM model whose ARU codes every grid, starting from the shipped synthesis and ARM, and saves
+only the ARU's two networks (they then serve any number of ARU grids).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ def main() -> int:
     parser.add_argument("--lmbda", type=float, default=1e-3)
     parser.add_argument("--width", type=int, default=None,
                         help="width of both hidden layers of synthesis and ARM (default: the architecture's)")
+    parser.add_argument("--aru", action="store_true", help="fit and save MARM's ARU networks")
     args = parser.parse_args()
     if not VIDEO.is_dir():
         print(f"error: {VIDEO} not found", file=sys.stderr)
@@ -67,14 +71,16 @@ def main() -> int:
     for name, width, height, index in FRAMES:
         rgb = yuv420_frame_rgb(VIDEO / name, width, height, index)[:MAX_SIDE, :MAX_SIDE]
         targets.append(_target(Picture(rgb.copy(), 8), torch.device("cpu")))
-    config = preset_fit_config("fast", steps=args.steps)
+    config = preset_fit_config("fast", steps=args.steps, network_init="pretrained" if args.aru else "random")
     arch = default_architecture(budget=args.arch == "budget")
     if args.width is not None:
         arch = arch.with_widths(args.width)
+    if args.aru:
+        arch = arch.with_marm(arch.latents.num_grids)
     model = pretrain_networks(targets, arch, args.lmbda, config)
-    suffix = "" if args.width is None else str(args.width)  # never overwrite the shipped file
+    suffix = ("" if args.width is None else str(args.width)) + ("_aru" if args.aru else "")  # never overwrite
     output = args.output or DATA / f"networks_{args.arch}{suffix}_rgb.npz"
-    save_networks(model, output)
+    save_networks(model, output, aru=args.aru)
     print(f"wrote {output}")
     return 0
 

@@ -88,6 +88,12 @@ def _add_network_init(p: argparse.ArgumentParser) -> None:
                         "short presets' default; random where none are shipped) or at random (C3)")
 
 
+def _add_marm(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--marm", type=int, choices=range(0, 8), default=0, metavar="M",
+                   help="MARM fast decoding: code the M coarsest of the 7 latent grids with "
+                        "autoregressive upsamplers instead of the ARM (0: C3, the default; 7: all)")
+
+
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmbda", type=_positive_float, required=True,
                    help="rate-distortion weight: loss = MSE + lmbda * bpp (e.g. 1e-3)")
@@ -110,6 +116,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drop-finest", action="store_true", help="no full-resolution latent grid")
     p.add_argument("--prev-grid", action="store_true",
                    help="condition the ARM on a 3x3 neighbourhood of the previous grid")
+    _add_marm(p)
     p.add_argument("--device", type=_device, default="cpu",
                    help="torch device for fitting: cpu (default), cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -161,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=_duration, default=None,
                    help="C3 wall-clock budget per image, e.g. 90s, 10m (scales all schedules)")
     _add_network_init(p)
+    _add_marm(p)
+    p.add_argument("--keep-files", action="store_true",
+                   help="keep every coded file in OUT/files (IMAGE_SETTING.c3 for c3)")
     p.add_argument("--jobs", type=_positive_int, default=1, help="parallel processes")
     p.add_argument("--out", required=True, help="output folder (results.tsv, summary.json, rd.png)")
     p.add_argument("--name", help="curve name in the summary and plot")
@@ -192,7 +202,8 @@ def _arch(args: argparse.Namespace) -> ArchitectureConfig:
     base = default_architecture(budget=args.budget is not None)
     arch = replace(base, latents=replace(base.latents, drop_finest=args.drop_finest),
                    entropy=replace(base.entropy, context=args.context, use_prev_grid=args.prev_grid))
-    return arch.with_widths(args.width) if args.width else arch
+    arch = arch.with_widths(args.width) if args.width else arch
+    return arch.with_marm(args.marm)
 
 
 def _read_bytes(path: str) -> bytes:
@@ -373,7 +384,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         description = (f"C3 (c3codec), preset {args.preset}"
                        + (f", {args.steps} steps" if args.steps is not None else "")
                        + (f", budget {args.budget:.0f} s/image" if args.budget else "")
-                       + (f", {args.network_init} networks" if args.network_init else ""))
+                       + (f", {args.network_init} networks" if args.network_init else "")
+                       + (f", MARM M={args.marm}" if args.marm else ""))
         name = args.name or "C3"
     else:
         from .evaluation.baselines import get_codec
@@ -385,10 +397,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         description = codec.description
         name = args.name or codec.name
     # Image by image, so that an interrupted run leaves whole RD curves behind it.
-    tasks = [Task(args.codec, image, float(setting), steps=args.steps, preset=args.preset,
-                  budget_seconds=args.budget, threads=threads, network_init=args.network_init)
-             for image in images for setting in settings]
+    if args.codec != "c3" and args.marm:
+        raise UsageError("--marm is for the c3 codec")
     out = Path(args.out)
+    keep = out / "files" if args.keep_files else None
+    tasks = [Task(args.codec, image, float(setting), steps=args.steps, preset=args.preset,
+                  budget_seconds=args.budget, threads=threads, network_init=args.network_init,
+                  marm=args.marm, keep=keep)
+             for image in images for setting in settings]
     rows = run_eval(tasks, out, jobs=args.jobs, name=name, description=description,
                     progress=sys.stderr.isatty())
     anchors = [load_curve(a) for a in args.anchor]

@@ -89,6 +89,11 @@ class EntropyConfig:
     The network outputs ``(mu, raw)``; ``raw + log_scale_shift`` is clipped to
     ``[-2 log_scale_max, -2 log_scale_min]`` and the scale is ``exp(-0.5 * clipped)``
     (C3's Cool-chic style clipping).
+
+    MARM (marm-fast-decoding.md): the ``aru_grids`` coarsest grids are coded by autoregressive
+    upsampler blocks instead of the ARM (``model/aru.py``): two MLPs of hidden widths
+    ``aru_widths``, one for the anchors of a checkerboard and one for the other half, which
+    predict a grid's (mu, scale) from the coarser grid. 0 is C3 (every grid by the ARM).
     """
 
     widths: tuple[int, ...] = (18, 18)
@@ -98,11 +103,18 @@ class EntropyConfig:
     log_scale_shift: float = 8.0
     log_scale_min: float = LOG_SCALE_MIN_DEFAULT
     log_scale_max: float = LOG_SCALE_MAX_DEFAULT
+    aru_grids: int = 0
+    aru_widths: tuple[int, ...] = (12,)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        object.__setattr__(self, "aru_widths", tuple(int(w) for w in self.aru_widths))
         if not self.widths or len(self.widths) > 8 or not all(1 <= w <= 255 for w in self.widths):
             raise ConfigError(f"entropy widths must be 1..8 values in 1..255, got {self.widths}")
+        if not (self.aru_widths and len(self.aru_widths) <= 8 and all(1 <= w <= 255 for w in self.aru_widths)):
+            raise ConfigError(f"ARU widths must be 1..8 values in 1..255, got {self.aru_widths}")
+        if not 0 <= self.aru_grids <= 12:
+            raise ConfigError(f"aru_grids must be in 0..12, got {self.aru_grids}")
         if self.context not in (3, 5, 7, 9):
             raise ConfigError(f"context must be 3, 5, 7 or 9, got {self.context}")
         if self.prev_kernel not in (1, 3, 5):
@@ -129,6 +141,19 @@ class ArchitectureConfig:
     latents: LatentConfig = field(default_factory=LatentConfig)
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     entropy: EntropyConfig = field(default_factory=EntropyConfig)
+
+    def __post_init__(self) -> None:
+        if self.entropy.aru_grids > self.latents.num_grids:
+            raise ConfigError(f"{self.entropy.aru_grids} ARU grids but only {self.latents.num_grids} grids")
+
+    @property
+    def arm_grids(self) -> int:
+        """Grids coded by the ARM: the finest ``num_grids - aru_grids``."""
+        return self.latents.num_grids - self.entropy.aru_grids
+
+    def with_marm(self, aru_grids: int) -> ArchitectureConfig:
+        """Same config with the ``aru_grids`` coarsest grids coded by ARU blocks."""
+        return replace(self, entropy=replace(self.entropy, aru_grids=aru_grids))
 
     def with_widths(self, width: int) -> ArchitectureConfig:
         """Same config with (width, width) synthesis and entropy networks (C3 adaptive sizes)."""

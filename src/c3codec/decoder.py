@@ -23,13 +23,14 @@ import torch
 
 from . import runtime
 from .coding.bitstream import BitstreamError, C3File, ImageInfo, num_synthesis_tensors, read
-from .coding.latents import LatentStreams, decode_latents, previous_grid, scale_grid
+from .coding.latents import EntropyNetworks, LatentStreams, decode_latents, previous_grid, scale_grid
 from .coding.parameters import decode_tensors, int_layers, network_tensors
 from .config import ArchitectureConfig
 from .exact import native
 from .exact.arithmetic import IntLayer
 from .exact.synthesis import reconstruct_reference
 from .io.images import Picture
+from .model.aru import aru_levels
 from .model.c3 import build_networks, network_modules
 from .model.latents import grid_shapes
 
@@ -58,16 +59,29 @@ class DecodeTimes:
 def network_shapes(arch: ArchitectureConfig, channels: int) -> list[tuple[int, ...]]:
     """Shapes of the coded weight and bias tensors, in bitstream order."""
     with torch.device("meta"):
-        synthesis, entropy = build_networks(arch, channels)
-    return [tuple(t.shape) for t in network_tensors(network_modules(synthesis, entropy))]
+        networks = build_networks(arch, channels)
+    return [tuple(t.shape) for t in network_tensors(network_modules(arch, *networks))]
 
 
-def split_layers(arch: ArchitectureConfig, layers: list[IntLayer]
-                 ) -> tuple[list[IntLayer], list[IntLayer], list[IntLayer]]:
-    """Exact layers -> (synthesis MLP, synthesis residual convs, ARM)."""
-    n_mlp = len(arch.synthesis.widths) + 1
-    n_res = arch.synthesis.num_residual
-    return layers[:n_mlp], layers[n_mlp: n_mlp + n_res], layers[n_mlp + n_res:]
+@dataclass
+class ExactNetworks:
+    """A file's networks as exact layers."""
+
+    mlp: list[IntLayer]  # synthesis MLP
+    residual: list[IntLayer]  # synthesis residual convolutions
+    entropy: EntropyNetworks
+
+
+def split_layers(arch: ArchitectureConfig, layers: list[IntLayer]) -> ExactNetworks:
+    """Exact layers in bitstream order -> the networks they belong to."""
+    syn, ent = arch.synthesis, arch.entropy
+    sizes = [len(syn.widths) + 1, syn.num_residual, len(ent.widths) + 1 if arch.arm_grids else 0,
+             *([len(ent.aru_widths) + 1] * 2 if ent.aru_grids else [0, 0])]
+    parts, start = [], 0
+    for size in sizes:
+        parts.append(layers[start: start + size])
+        start += size
+    return ExactNetworks(parts[0], parts[1], EntropyNetworks(*parts[2:]))
 
 
 def pixel_dtype(bit_depth: int) -> type:
@@ -107,34 +121,45 @@ def reconstruct(arch: ArchitectureConfig, image: ImageInfo, mlp: list[IntLayer],
     return pixels.astype(pixel_dtype(image.bit_depth))
 
 
-def decode_native(f: C3File, arm: list[IntLayer], mlp: list[IntLayer], residual: list[IntLayer],
-                  threads: int, times: DecodeTimes) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The compiled decoder: all grids' latents on ``threads`` threads (the grids advance wave by
-    wave together, the threads share out each wave's ARM evaluations and take turns at each
-    grid's range decoder), then the bands of pixel rows on the same threads."""
+def decode_native(f: C3File, nets: ExactNetworks, threads: int, times: DecodeTimes
+                  ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The compiled decoder: MARM's ARU grids, then the ARM grids' latents on ``threads``
+    threads (the grids advance wave by wave together, the threads share out each wave's ARM
+    evaluations and take turns at each grid's range decoder), then the bands of pixel rows on
+    the same threads."""
     arch, image = f.arch, f.image
     start = time.perf_counter()
     half = arch.entropy.context // 2
-    grids = [native.PaddedGrid.empty(s, half) for s in grid_shapes((image.height, image.width), arch.latents)]
+    shapes = grid_shapes((image.height, image.width), arch.latents)
+    grids = [native.PaddedGrid.empty(s, half) for s in shapes]
     count = scale_grid(arch).count
     tables = [native.GridTable.empty(r, count) for r in f.latents.symbol_ranges]
-    kernels = native.ArmKernels(arm, arch, count)
     times.tables = time.perf_counter() - start
     phase = time.perf_counter()
+    if arch.entropy.aru_grids:  # MARM's coarse grids first, coarsest first
+        kernels = native.AruKernels(nets.entropy.aru_anchor, nets.entropy.aru_rest, arch, count)
+        parent = None
+        for level in aru_levels(arch):
+            grid, mu, raw = kernels.decode_grid(shapes[level], parent, level, tables[level],
+                                                f.latents.streams[level])
+            grids[level].values()[...] = grid
+            parent = (grid, mu, raw)
+    arm = arch.arm_grids
     jobs = [native.GridDecode(grid, None, table, stream)
-            for grid, table, stream in zip(grids, tables, f.latents.streams)]
+            for grid, table, stream in zip(grids[:arm], tables, f.latents.streams)]
+    kernels = native.ArmKernels(nets.entropy.arm, arch, count) if arm else None
     if arch.entropy.use_prev_grid:  # each grid's contexts read the finer grid before it
         for n, job in enumerate(jobs):
             finer = grids[n - 1].values() if n else None
             job.prev = native.padded_previous(previous_grid(finer, grids[n].values().shape),
                                               arch.entropy.prev_kernel)
             kernels.decode_grids([job], threads)
-    else:
+    elif jobs:
         kernels.decode_grids(jobs, threads)
     times.latents = time.perf_counter() - phase
     phase = time.perf_counter()
     latents = [g.values() for g in grids]
-    pixels = synthesise_native(arch, image, mlp, residual, latents)
+    pixels = synthesise_native(arch, image, nets.mlp, nets.residual, latents)
     times.synthesis = time.perf_counter() - phase
     return pixels, [g.astype(np.int64) for g in latents]
 
@@ -155,21 +180,21 @@ def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK, reference: bool = False
     try:
         values = (decode_tensors(f.synthesis_params, f.tensor_codes[:n_syn], shapes[:n_syn])
                   + decode_tensors(f.entropy_params, f.tensor_codes[n_syn:], shapes[n_syn:]))
-        mlp, residual, arm = split_layers(f.arch, int_layers(values, f.w_step, f.b_step))
+        nets = split_layers(f.arch, int_layers(values, f.w_step, f.b_step))
         times.parameters = time.perf_counter() - start
         if use_native:
             count = threads or torch.get_num_threads()
             times.threads = count
             with runtime.torch_threads(count):
-                pixels, latents = decode_native(f, arm, mlp, residual, count, times)
+                pixels, latents = decode_native(f, nets, count, times)
         else:
             phase = time.perf_counter()
             latent_shapes = grid_shapes((f.image.height, f.image.width), f.arch.latents)
-            latents = decode_latents(arm, f.latents, latent_shapes, f.arch)
+            latents = decode_latents(nets.entropy, f.latents, latent_shapes, f.arch)
             times.latents = time.perf_counter() - phase
             phase = time.perf_counter()
             pixels = reconstruct_reference(f.arch, (f.image.height, f.image.width), f.image.max_value,
-                                           mlp, residual, latents, chunk)
+                                           nets.mlp, nets.residual, latents, chunk)
             pixels = pixels.astype(pixel_dtype(f.image.bit_depth))
             times.synthesis = time.perf_counter() - phase
     except (ValueError, RuntimeError, OverflowError, IndexError) as exc:

@@ -214,9 +214,9 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
         bins = [torch.round(b) for b in model.latents.in_bins()]
     latents = [b.numpy().astype(np.int64) for b in bins]
     w_step, b_step, values, estimated_bits = _search_param_steps(model, target, bins, lmbda)
-    mlp, residual, arm = split_layers(arch, int_layers(values, w_step, b_step))
+    nets = split_layers(arch, int_layers(values, w_step, b_step))
 
-    streams = encode_latents(arm, latents, arch)
+    streams = encode_latents(nets.entropy, latents, arch)
     n_syn = bitstream.num_synthesis_tensors(arch)
     syn_params, syn_codes = encode_tensors(values[:n_syn])
     ent_params, ent_codes = encode_tensors(values[n_syn:])
@@ -225,7 +225,7 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
                     streams)
     data = bitstream.write(c3file)
 
-    pixels = reconstruct(arch, image, mlp, residual, latents)
+    pixels = reconstruct(arch, image, nets.mlp, nets.residual, latents)
     stats = EncodeStats(
         height=picture.height, width=picture.width, bytes=len(data),
         bpp=8.0 * len(data) / (picture.height * picture.width),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..config import ArchitectureConfig, ConfigError, EntropyConfig, LatentConfig, SynthesisConfig
 from .latents import LatentStreams
@@ -22,7 +22,8 @@ from .parameters import MAX_PARAM_RANGE, TensorCode
 from .tables import MAX_SYMBOL_RANGE, PARAM_SCALE_LEVELS
 
 MAGIC = b"C3IM"
-VERSION = 1
+VERSION = 1  # C3: every grid coded by the ARM
+VERSION_MARM = 2  # version 1 + MARM's ARU grids (their count and network widths in the header)
 MAX_SIDE = 1 << 16
 MAX_PIXELS = 1 << 26  # 64 Mpixel: larger headers are rejected as absurd
 MAX_STREAM = 1 << 31
@@ -132,9 +133,17 @@ def _write_arch(w: _Writer, arch: ArchitectureConfig) -> None:
     w.real(ent.log_scale_shift)
     w.real(ent.log_scale_min)
     w.real(ent.log_scale_max)
+    if ent.aru_grids:
+        w.uint(ent.aru_grids)
+        w.widths(ent.aru_widths)
 
 
-def _read_arch(r: _Reader) -> ArchitectureConfig:
+def format_version(arch: ArchitectureConfig) -> int:
+    """Files without ARU grids keep version 1, so that decoders from before MARM read them."""
+    return VERSION_MARM if arch.entropy.aru_grids else VERSION
+
+
+def _read_arch(r: _Reader, version: int) -> ArchitectureConfig:
     try:
         latents = LatentConfig(num_grids=r.uint(12, "number of grids"), step=r.real("latent step"),
                                drop_finest=bool(r.uint(1, "drop-finest flag")),
@@ -148,9 +157,13 @@ def _read_arch(r: _Reader) -> ArchitectureConfig:
                                 log_scale_shift=r.real("log-scale shift"),
                                 log_scale_min=r.real("log-scale minimum"),
                                 log_scale_max=r.real("log-scale maximum"))
+        if version == VERSION_MARM:
+            entropy = replace(entropy, aru_grids=r.uint(12, "ARU grids"), aru_widths=r.widths("ARU"))
+            if entropy.aru_grids == 0:
+                raise ConfigError("a MARM file must have ARU grids")
+        return ArchitectureConfig(latents, synthesis, entropy)
     except ConfigError as exc:
         raise BitstreamError(f"invalid architecture in header: {exc}") from None
-    return ArchitectureConfig(latents, synthesis, entropy)
 
 
 def num_synthesis_tensors(arch: ArchitectureConfig) -> int:
@@ -159,14 +172,18 @@ def num_synthesis_tensors(arch: ArchitectureConfig) -> int:
 
 
 def num_tensors(arch: ArchitectureConfig) -> int:
-    """All weights and biases sent: synthesis, then ARM."""
-    return num_synthesis_tensors(arch) + 2 * (len(arch.entropy.widths) + 1)
+    """All weights and biases sent: synthesis, then the ARM (unless the ARU codes every grid),
+    then the ARU's two networks (with MARM)."""
+    ent = arch.entropy
+    arm = 2 * (len(ent.widths) + 1) if arch.arm_grids else 0
+    aru = 4 * (len(ent.aru_widths) + 1) if ent.aru_grids else 0
+    return num_synthesis_tensors(arch) + arm + aru
 
 
 def write(f: C3File) -> bytes:
     w = _Writer()
     w.buf += MAGIC
-    w.uint(VERSION)
+    w.uint(format_version(f.arch))
     w.uint(f.image.height)
     w.uint(f.image.width)
     w.uint(f.image.channels)
@@ -197,8 +214,9 @@ def read(data: bytes) -> C3File:
         raise BitstreamError("not a C3 file (wrong magic bytes)")
     r = _Reader(data, len(MAGIC))
     version = r.uint(255, "format version")
-    if version != VERSION:
-        raise BitstreamError(f"unsupported format version {version} (this decoder reads {VERSION})")
+    if version not in (VERSION, VERSION_MARM):
+        raise BitstreamError(f"unsupported format version {version} (this decoder reads {VERSION} "
+                             f"and {VERSION_MARM})")
     height = r.uint(MAX_SIDE, "image height")
     width = r.uint(MAX_SIDE, "image width")
     if height == 0 or width == 0 or height * width > MAX_PIXELS:
@@ -207,7 +225,7 @@ def read(data: bytes) -> C3File:
     bit_depth = r.uint(16, "bit depth")
     if channels not in (1, 3, 4) or bit_depth not in (8, 16):
         raise BitstreamError(f"unsupported image format: {channels} channels, {bit_depth} bit")
-    arch = _read_arch(r)
+    arch = _read_arch(r, version)
     w_step, b_step = r.real("weight step"), r.real("bias step")
     if not (0 < w_step < 1 and 0 < b_step < 1):
         raise BitstreamError("parameter quantisation steps out of range")

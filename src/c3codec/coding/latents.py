@@ -24,8 +24,10 @@ import torch
 from .. import runtime
 from ..config import ArchitectureConfig
 from ..exact import native
-from ..exact.arithmetic import MAX_LATENT, IntLayer
+from ..exact.arithmetic import MAX_LATENT, ONE, IntLayer, mlp_fixed
 from ..exact.arm import Snapped, arm_forward, snap
+from ..exact.aru import anchor_inputs, aru_outputs, coding_order, parent_map, rest_inputs
+from ..model.aru import anchor_mask, aru_levels
 from ..model.entropy import causal_offsets, prev_offsets
 from ..model.latents import downsample2
 from .range_coder import SymbolDecoder, SymbolEncoder
@@ -38,6 +40,15 @@ encoder: the memory of both is bounded by this, not by the image."""
 
 class LatentRangeError(ValueError):
     """A latent is too far from its predicted mean for the file format's symbol range."""
+
+
+@dataclass
+class EntropyNetworks:
+    """The exact entropy networks of a file: the ARM and, with MARM, the ARU's two networks."""
+
+    arm: list[IntLayer]
+    aru_anchor: list[IntLayer]
+    aru_rest: list[IntLayer]
 
 
 @dataclass
@@ -151,16 +162,39 @@ def snap_grid(layers: list[IntLayer], grids: list[np.ndarray], n: int,
     return Snapped(*(np.concatenate([getattr(s, f) for s in snapped]) for f in ("shift", "frac", "scale")))
 
 
-def encode_latents(layers: list[IntLayer], grids: list[np.ndarray], arch: ArchitectureConfig
+def coded_coordinates(networks: EntropyNetworks, grids: list[np.ndarray], arch: ArchitectureConfig
+                      ) -> list[tuple[np.ndarray, Snapped]]:
+    """For every grid: its coding order (raster indices) and the table coordinates of its
+    latents in raster order, from the exact ARM (wave order) or, for MARM's coarse grids, the
+    exact ARU (anchors, then the rest)."""
+    half = arch.entropy.context // 2
+    out: list[tuple[np.ndarray, Snapped]] = [()] * len(grids)  # type: ignore[list-item]
+    for n in range(arch.arm_grids):
+        out[n] = (wave_order(grids[n].shape, half), snap_grid(networks.arm, grids, n, arch))
+    parent, kernels = None, None
+    if arch.entropy.aru_grids and native.available():
+        kernels = native.AruKernels(networks.aru_anchor, networks.aru_rest, arch, scale_grid(arch).count)
+    for level in aru_levels(arch):
+        order = coding_order(grids[level].shape)
+        if kernels is not None:
+            (mu, raw), (shift, frac, scale) = kernels.coordinates(grids[level], parent, level)
+            out[level] = (order, Snapped(shift.astype(np.int64), frac.astype(np.int64), scale.astype(np.int64)))
+            parent = (np.ascontiguousarray(grids[level], dtype=np.int32), mu, raw)
+        else:
+            outputs = aru_outputs(networks.aru_anchor, networks.aru_rest, grids[level], parent, level,
+                                  arch.latents.num_grids)
+            out[level] = (order, snap(outputs, arch))
+            parent = parent_map(grids[level], outputs)
+    return out
+
+
+def encode_latents(networks: EntropyNetworks, grids: list[np.ndarray], arch: ArchitectureConfig
                    ) -> LatentStreams:
-    """Range code integer latent grids (bin units) with the exact ARM ``layers``."""
+    """Range code integer latent grids (bin units) with the exact entropy networks."""
     if any(g.size and np.abs(g).max() > MAX_LATENT for g in grids):
         raise LatentRangeError(f"a latent exceeds {MAX_LATENT} bins")
-    half = arch.entropy.context // 2
     ranges, residuals, coordinates = [], [], []
-    for n, grid in enumerate(grids):
-        snapped = snap_grid(layers, grids, n, arch)
-        order = wave_order(grid.shape, half)
+    for grid, (order, snapped) in zip(grids, coded_coordinates(networks, grids, arch)):
         residual = (grid.reshape(-1) - snapped.shift)[order]
         symbol_range = max(1, int(np.abs(residual).max()) if grid.size else 1)
         if symbol_range > MAX_SYMBOL_RANGE:
@@ -197,25 +231,61 @@ class _GridState(_Contexts):
         return self.positions(i, t - (self.half + 1) * i)
 
 
-def decode_latents(layers: list[IntLayer], streams: LatentStreams, shapes: list[tuple[int, int]],
+def decode_latents(networks: EntropyNetworks, streams: LatentStreams, shapes: list[tuple[int, int]],
                    arch: ArchitectureConfig) -> list[np.ndarray]:
     """Inverse of :func:`encode_latents` in numpy (the reference decoder): integer latent grids
-    (bin units), finest first. All grids' waves advance together, one ARM call per wave."""
+    (bin units), finest first. MARM's ARU grids first, coarsest first, each in two passes; then
+    the ARM grids, whose waves advance together, one ARM call per wave."""
     half = arch.entropy.context // 2
     tables = latent_tables(streams.symbol_ranges, arch)
+    aru = decode_aru_grids(networks, streams, shapes, tables, arch)
+    layers = networks.arm
+    arm = arch.arm_grids
     states = [_GridState(s, half, r, b, t)
-              for s, r, b, t in zip(shapes, streams.symbol_ranges, streams.streams, tables)]
+              for s, r, b, t in zip(shapes[:arm], streams.symbol_ranges, streams.streams, tables)]
     if arch.entropy.use_prev_grid:
         phases = [[n] for n in range(len(states))]
     else:
-        phases = [list(range(len(states)))]
+        phases = [list(range(len(states)))] if states else []
     for phase in phases:
         if arch.entropy.use_prev_grid:
             n = phase[0]
             finer = states[n - 1].grid() if n else None
             states[n].set_previous(previous_grid(finer, shapes[n]), arch.entropy.prev_kernel)
         _decode_phase([states[n] for n in phase], layers, arch)
-    return [s.grid().astype(np.int64) for s in states]
+    return [s.grid().astype(np.int64) for s in states] + [aru[n] for n in range(arm, len(shapes))]
+
+
+def decode_symbols(decoder: SymbolDecoder, table: np.ndarray, symbol_range: int, snapped: Snapped) -> np.ndarray:
+    """Latents from a stream, one per entry of ``snapped`` (table coordinates, coding order)."""
+    values = decoder.decode(table[snapped.frac, snapped.scale]) - symbol_range + snapped.shift
+    if values.size and np.abs(values).max() > MAX_LATENT:
+        raise ValueError(f"a latent exceeds {MAX_LATENT} bins")
+    return values
+
+
+def decode_aru_grids(networks: EntropyNetworks, streams: LatentStreams, shapes: list[tuple[int, int]],
+                     tables: list[np.ndarray], arch: ArchitectureConfig) -> dict[int, np.ndarray]:
+    """MARM's ARU grids (by grid index), coarsest first: anchors from pass 1, then the rest from
+    pass 2, which reads the decoded anchors."""
+    out, parent = {}, None
+    for level in aru_levels(arch):
+        shape, r = shapes[level], streams.symbol_ranges[level]
+        decoder = SymbolDecoder(streams.streams[level])
+        grid = np.zeros(shape, dtype=np.int64)
+        base = anchor_inputs(parent, shape, level, arch.latents.num_grids)
+        first = mlp_fixed(networks.aru_anchor, base, 1.0 / ONE)
+        mask = anchor_mask(shape).reshape(-1)
+        anchors, others = np.flatnonzero(mask), np.flatnonzero(~mask)
+        grid.reshape(-1)[anchors] = decode_symbols(decoder, tables[level], r, snap(first[anchors], arch))
+        outputs = first.copy()
+        if others.size:
+            second = mlp_fixed(networks.aru_rest, rest_inputs(base, grid, first)[others], 1.0 / ONE)
+            grid.reshape(-1)[others] = decode_symbols(decoder, tables[level], r, snap(second, arch))
+            outputs[others] = second
+        out[level] = grid
+        parent = parent_map(grid, outputs)
+    return out
 
 
 def _decode_phase(states: list[_GridState], layers: list[IntLayer], arch: ArchitectureConfig) -> None:
@@ -229,9 +299,6 @@ def _decode_phase(states: list[_GridState], layers: list[IntLayer], arch: Archit
         start = 0
         for state, pos in active:
             sl = slice(start, start + pos.size)
-            rows = state.table[snapped.frac[sl], snapped.scale[sl]]
-            values = state.decoder.decode(rows) - state.symbol_range + snapped.shift[sl]
-            if values.size and np.abs(values).max() > MAX_LATENT:
-                raise ValueError(f"a latent exceeds {MAX_LATENT} bins")
-            state.buffer[pos] = values
+            part = Snapped(snapped.shift[sl], snapped.frac[sl], snapped.scale[sl])
+            state.buffer[pos] = decode_symbols(state.decoder, state.table, state.symbol_range, part)
             start += pos.size

@@ -2,7 +2,8 @@
 
 Only matrix products count (no non-linearities); bilinear upsampling is bounded by 8 MACs per
 output pixel and grid; the ARM is applied once per latent; conditioning on the previous grid adds
-one bilinear resampling (8 MACs) per latent.
+one bilinear resampling (8 MACs) per latent. MARM's ARU grids cost their anchor network per
+latent and their second network per non-anchor.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 
 from ..config import ArchitectureConfig
+from ..model.aru import aru_macs_per_latent
 from ..model.latents import grid_shapes
 
 UPSAMPLING_MACS = 8
@@ -19,13 +21,14 @@ def macs_per_pixel(config: ArchitectureConfig, height: int, width: int, channels
     """MACs/pixel of the entropy model, upsampling and synthesis, and their total."""
     pixels = height * width
     shapes = grid_shapes((height, width), config.latents)
-    latents = sum(math.prod(s) for s in shapes)
+    arm_latents = sum(math.prod(s) for s in shapes[:config.arm_grids])
+    aru_latents = sum(math.prod(s) for s in shapes[config.arm_grids:])
     ent = config.entropy
     widths = [ent.num_inputs, *ent.widths, 2]
     per_latent = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
     if ent.use_prev_grid:
         per_latent += UPSAMPLING_MACS
-    entropy = per_latent * latents / pixels
+    entropy = (per_latent * arm_latents + aru_macs_per_latent(ent) * aru_latents) / pixels
     upsampling = UPSAMPLING_MACS * sum(1 for e in config.latents.exponents if e > 0)
     syn = config.synthesis
     widths = [config.latents.num_grids, *syn.widths, channels]

@@ -38,6 +38,8 @@ class Task:
     budget_seconds: float | None = None
     threads: int = 1
     network_init: NetworkInit | None = None  # None: the preset's
+    marm: int = 0  # MARM's ARU grids (c3)
+    keep: Path | None = None  # folder to keep the coded file in
 
     @property
     def key(self) -> tuple[str, str, float]:
@@ -81,16 +83,21 @@ def run_task(task: Task) -> ResultRow:
 
 
 def _run_c3(picture: Picture, task: Task):
-    from ..config import preset_fit_config
+    from ..config import default_architecture, preset_fit_config
     from ..decoder import decode
     from ..encoder import encode
+    from ..io.images import atomic_write
 
     extra = {} if task.budget_seconds is None else {"budget_seconds": task.budget_seconds}
+    arch = default_architecture(budget=task.budget_seconds is not None).with_marm(task.marm)
     start = time.perf_counter()
-    result = encode(picture, task.setting,
+    result = encode(picture, task.setting, arch=arch,
                     fit_config=preset_fit_config(task.preset, steps=task.steps,
                                                  network_init=task.network_init), **extra)
     encode_s = time.perf_counter() - start
+    if task.keep is not None:
+        task.keep.mkdir(parents=True, exist_ok=True)
+        atomic_write(task.keep / f"{task.image.stem}_{task.setting:g}.c3", result.data)
     start = time.perf_counter()
     decoded = decode(result.data)
     decode_s = time.perf_counter() - start

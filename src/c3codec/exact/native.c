@@ -658,6 +658,121 @@ int c3_decode_grids(const Network *arm, const Gelu *gelu_table, const Snap *snap
     return status;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* MARM's autoregressive upsampler (model/aru.py, exact/aru.py)                                */
+
+/* One ARU grid: the grid itself (pass 2 reads its decoded anchors), its parent (NULL for the
+ * coarsest ARU grid) with the parent's fixed-point (mu, raw) map, the position and level
+ * encodings (fixed point, computed by the caller) and pass 1's outputs (read by pass 2). */
+typedef struct {
+    int h, w;
+    const int32_t *grid;
+    int64_t grid_stride;
+    const int32_t *parent;
+    int64_t parent_stride;
+    int ph, pw;
+    const double *parent_mu, *parent_raw; /* ph x pw */
+    const double *pe_y, *pe_x;            /* h, w */
+    double level;
+    const double *first_mu, *first_raw;   /* h x w */
+} AruGrid;
+
+static void aru_features(const AruGrid *a, int pass, int i, int j, int lane, double *x) {
+    int f = 0;
+    const int pi = i / 2, pj = j / 2;
+    for (int di = -1; di <= 1; di++)
+        for (int dj = -1; dj <= 1; dj++, f++) {
+            const int r = pi + di, c = pj + dj;
+            x[f * BLOCK + lane] = a->parent && r >= 0 && r < a->ph && c >= 0 && c < a->pw
+                                  ? (double)a->parent[(int64_t)r * a->parent_stride + c] * ONE : 0.0;
+        }
+    x[f++ * BLOCK + lane] = a->parent ? a->parent_mu[(int64_t)pi * a->pw + pj] : 0.0;
+    x[f++ * BLOCK + lane] = a->parent ? a->parent_raw[(int64_t)pi * a->pw + pj] : 0.0;
+    x[f++ * BLOCK + lane] = a->pe_y[i];
+    x[f++ * BLOCK + lane] = a->pe_x[j];
+    x[f++ * BLOCK + lane] = a->level;
+    if (pass == 2) {
+        static const int offsets[4][2] = {{-1, 0}, {1, 0}, {0, -1}, {0, 1}};
+        for (int k = 0; k < 4; k++, f++) {
+            const int r = i + offsets[k][0], c = j + offsets[k][1];
+            x[f * BLOCK + lane] = r >= 0 && r < a->h && c >= 0 && c < a->w
+                                  ? (double)a->grid[(int64_t)r * a->grid_stride + c] * ONE : 0.0;
+        }
+        x[f++ * BLOCK + lane] = a->first_mu[(int64_t)i * a->w + j];
+        x[f++ * BLOCK + lane] = a->first_raw[(int64_t)i * a->w + j];
+    }
+}
+
+/* Pass `pass` (1 or 2) of the ARU on the positions of rows [r0, r1) with (i + j) % 2 == parity
+ * (parity -1: all), raster order: their fixed-point (mu, raw) into out_mu / out_raw (h x w, at
+ * their positions) and their table coordinates into shift / frac / scale (one per position). */
+int c3_aru_rows(const Network *net, const Gelu *gelu_table, const Snap *snap, const AruGrid *a,
+                int pass, int r0, int r1, int parity, double *out_mu, double *out_raw,
+                double *shift, int32_t *frac, int32_t *scale) {
+    if (net->widths[net->depth] != 2 || net->widths[0] != (pass == 1 ? 14 : 20)) return BAD_SHAPE;
+    Scratch s;
+    int status = scratch_alloc(&s, net->widths[0]);
+    int ii[BLOCK], jj[BLOCK];
+    int64_t done = 0;
+    int i = r0, j = 0;
+    while (status == OK && i < r1) {
+        int lanes = 0;
+        for (; i < r1 && lanes < BLOCK; ) {
+            if (parity < 0 || (i + j) % 2 == parity) {
+                ii[lanes] = i;
+                jj[lanes] = j;
+                aru_features(a, pass, i, j, lanes, s.x);
+                lanes++;
+            }
+            if (++j == a->w) { j = 0; i++; }
+        }
+        if (!lanes) break;
+        for (int f = 0; f < net->widths[0]; f++)
+            for (int b = lanes; b < BLOCK; b++) s.x[f * BLOCK + b] = 0.0;
+        status = mlp_block(net, gelu_table, s.x, lanes, s.a, s.b, s.out);
+        if (status != OK) break;
+        snap_block(snap, s.out, lanes, shift + done, frac + done, scale + done);
+        for (int b = 0; b < lanes; b++) {
+            out_mu[(int64_t)ii[b] * a->w + jj[b]] = s.out[b];
+            out_raw[(int64_t)ii[b] * a->w + jj[b]] = s.out[BLOCK + b];
+        }
+        done += lanes;
+    }
+    scratch_free(&s);
+    return status;
+}
+
+/* A range decoder the caller keeps between calls (one grid's stream read in several parts). */
+void c3_decoder_start(RangeDecoder *d, const uint32_t *words, int64_t num_words) {
+    decoder_init(d, words, num_words);
+}
+
+/* `count` latents from the stream, with their table coordinates: values[k] = symbol - R + shift. */
+int c3_decode_list(RangeDecoder *d, const Laplace *laplace, uint32_t *cdf, uint8_t *ready,
+                   int scale_count, int symbol_range, int64_t count, const double *shift,
+                   const int32_t *frac, const int32_t *scale, int32_t *values) {
+    const int nsym = 2 * symbol_range + 1;
+    double *row = malloc(sizeof(double) * nsym);
+    if (!row) return NO_MEMORY;
+    int status = OK;
+    for (int64_t k = 0; k < count && status == OK; k++) {
+        const int64_t entry = (int64_t)frac[k] * scale_count + scale[k];
+        uint32_t *c = cdf + entry * (nsym + 1);
+        if (!ready[entry]) {
+            status = laplace_row(laplace, frac[k], scale[k], symbol_range, row, c);
+            if (status != OK) break;
+            ready[entry] = 1;
+        }
+        const int symbol = decode_symbol(d, c, symbol_range);
+        if (symbol < 0) { status = BAD_STREAM; break; }
+        const double value = (double)(symbol - symbol_range) + shift[k];
+        if (fabs(value) > MAX_LATENT) { status = LATENT_RANGE; break; }
+        values[k] = (int32_t)value;
+    }
+    free(row);
+    return status;
+}
+
 /* The encoder's pass: (shift, fraction, scale) of every latent of rows [r0, r1) of a complete
  * grid (in its padded buffer), raster order. */
 int c3_snap_rows(const Network *arm, const Gelu *gelu_table, const Snap *snap, int h, int w,

@@ -21,6 +21,7 @@ import numpy as np
 from .. import compiled
 from ..config import ArchitectureConfig
 from ..coding.tables import MU_STEPS, ScaleGrid
+from ..model.aru import anchor_mask
 from .arithmetic import EXP_COEFFS, ONE, IntLayer, gelu_delta, input_limit
 from .arm import clip_bounds, context_fraction_bits
 from .synthesis import upsampled_fraction_bits
@@ -78,6 +79,18 @@ class _GridJob(ctypes.Structure):
                 ("symbol_range", _INT), ("words", _P), ("num_words", _I64)]
 
 
+class _AruGrid(ctypes.Structure):
+    _fields_ = [("h", _INT), ("w", _INT), ("grid", _P), ("grid_stride", _I64), ("parent", _P),
+                ("parent_stride", _I64), ("ph", _INT), ("pw", _INT), ("parent_mu", _P),
+                ("parent_raw", _P), ("pe_y", _P), ("pe_x", _P), ("level", _D), ("first_mu", _P),
+                ("first_raw", _P)]
+
+
+class _RangeDecoder(ctypes.Structure):
+    _fields_ = [("lower", ctypes.c_uint64), ("range", ctypes.c_uint64), ("point", ctypes.c_uint64),
+                ("words", _P), ("pos", _I64), ("count", _I64)]
+
+
 class _Latents(ctypes.Structure):
     _fields_ = [("num_grids", _INT), ("data", _P * MAX_GRIDS), ("stride", _I64 * MAX_GRIDS),
                 ("height", _INT * MAX_GRIDS), ("width", _INT * MAX_GRIDS),
@@ -94,6 +107,10 @@ def library() -> ctypes.CDLL | None:
     lib.c3_range_decode.argtypes = [_P, _I64, _P, _INT, _P, _I64, _P]
     lib.c3_decode_grids.argtypes = [_P, _P, _P, _P, _INT, _INT, _INT, _P, _INT]
     lib.c3_laplace_row.argtypes = [_P, _INT, _INT, _INT, _P, _P]
+    lib.c3_aru_rows.argtypes = [_P, _P, _P, _P, _INT, _INT, _INT, _INT, _P, _P, _P, _P, _P]
+    lib.c3_decoder_start.argtypes = [_P, _P, _I64]
+    lib.c3_decoder_start.restype = None
+    lib.c3_decode_list.argtypes = [_P, _P, _P, _P, _INT, _INT, _I64, _P, _P, _P, _P]
     lib.c3_snap_rows.argtypes = [_P, _P, _P, _INT, _INT, _INT, _P, _P, _INT, _INT, _INT, _P, _P, _P]
     lib.c3_gelu.argtypes = [_P, _P, _I64, _P]
     lib.c3_gelu.restype = None
@@ -323,6 +340,120 @@ class ArmKernels:
             None if prev is None else _ptr(prev), self.arch.entropy.prev_kernel,
             rows.start, rows.stop, _ptr(shift), _ptr(frac), _ptr(scale)))
         return shift, frac, scale
+
+
+class AruKernels:
+    """MARM's two ARU networks on whole grids: each pass evaluated band by band on all threads,
+    each grid's symbols read in its coding order (anchors, then the rest)."""
+
+    def __init__(self, anchor: list[IntLayer], rest: list[IntLayer], arch: ArchitectureConfig,
+                 scale_count: int):
+        self.arch = arch
+        self.networks = {1: Network(anchor, 1.0 / ONE, 0), 2: Network(rest, 1.0 / ONE, 0)}
+        self.snap = _snap(arch, scale_count)
+        self.gelu = _gelu()[0]
+        self.laplace = LaplaceTable(arch)
+        self.scale_count = scale_count
+        self.lib = library()
+
+    def _grid_struct(self, grid: np.ndarray, parent, level: int, first: tuple[np.ndarray, np.ndarray]
+                     ) -> tuple[_AruGrid, list]:
+        from ..model.aru import level_encoding, position_encoding
+
+        h, w = grid.shape
+        pe_y = position_encoding(h).astype(np.float64)
+        pe_x = position_encoding(w).astype(np.float64)
+        keep = [grid, pe_y, pe_x, *first]
+        s = _AruGrid(h=h, w=w, grid=_ptr(grid), grid_stride=grid.strides[0] // 4, pe_y=_ptr(pe_y),
+                     pe_x=_ptr(pe_x), level=float(level_encoding(level, self.arch.latents.num_grids)),
+                     first_mu=_ptr(first[0]), first_raw=_ptr(first[1]))
+        if parent is not None:
+            latents, mu, raw = parent
+            keep += [latents, mu, raw]
+            s.parent, s.parent_stride = _ptr(latents), latents.strides[0] // 4
+            s.ph, s.pw = latents.shape
+            s.parent_mu, s.parent_raw = _ptr(mu), _ptr(raw)
+        return s, keep
+
+    def pass_outputs(self, grid: np.ndarray, parent, level: int, passes: int, parity: int,
+                     outputs: tuple[np.ndarray, np.ndarray], first: tuple[np.ndarray, np.ndarray]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pass ``passes`` on the positions of ``parity`` (-1: all) of a grid (int32 (h, w),
+        C-contiguous): fills ``outputs`` (mu, raw maps) there and returns their table
+        coordinates (raster order)."""
+        from .. import runtime
+
+        h, w = grid.shape
+        struct, keep = self._grid_struct(grid, parent, level, first)
+        rows = max(1, (1 << 15) // max(w, 1))
+        bands = [range(r, min(r + rows, h)) for r in range(0, h, rows)]
+        per_band = [len(band) * w if parity < 0 else _parity_count(band, w, parity) for band in bands]
+        starts = np.concatenate([[0], np.cumsum(per_band)]).astype(np.int64)
+        total = int(starts[-1])
+        shift, frac, scale = np.empty(total), np.empty(total, np.int32), np.empty(total, np.int32)
+        network = self.networks[passes]
+
+        def work(k: int) -> None:
+            a = int(starts[k])
+            check(self.lib.c3_aru_rows(
+                ctypes.byref(network.struct), ctypes.byref(self.gelu), ctypes.byref(self.snap),
+                ctypes.byref(struct), passes, bands[k].start, bands[k].stop, parity,
+                _ptr(outputs[0]), _ptr(outputs[1]), shift[a:].ctypes.data, frac[a:].ctypes.data,
+                scale[a:].ctypes.data))
+
+        runtime.share_chunks(work, len(bands))
+        del keep
+        return shift, frac, scale
+
+    def decode_list(self, decoder: _RangeDecoder, table: GridTable, coordinates) -> np.ndarray:
+        shift, frac, scale = coordinates
+        values = np.empty(shift.size, dtype=np.int32)
+        check(self.lib.c3_decode_list(
+            ctypes.byref(decoder), ctypes.byref(self.laplace.struct), _ptr(table.cdf), _ptr(table.ready),
+            self.scale_count, table.symbol_range, shift.size, _ptr(shift), _ptr(frac), _ptr(scale),
+            _ptr(values)))
+        return values
+
+    def decode_grid(self, shape: tuple[int, int], parent, level: int, table: GridTable, stream: bytes
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One ARU grid from its stream: (latents int32, mu map, raw map)."""
+        grid = np.zeros(shape, dtype=np.int32)
+        first = (np.zeros(shape), np.zeros(shape))
+        out = (np.zeros(shape), np.zeros(shape))
+        words = stream_words(stream)
+        decoder = _RangeDecoder()
+        self.lib.c3_decoder_start(ctypes.byref(decoder), _ptr(words), words.size)
+        coords = self.pass_outputs(grid, parent, level, 1, -1, first, first)
+        mask = anchor_mask(shape)
+        flat = mask.reshape(-1)
+        anchors = tuple(c[flat] for c in coords)
+        grid[mask] = self.decode_list(decoder, table, anchors)
+        out[0][...], out[1][...] = first
+        if (~mask).any():
+            rest = self.pass_outputs(grid, parent, level, 2, 1, out, first)
+            grid[~mask] = self.decode_list(decoder, table, rest)
+        del words
+        return grid, out[0], out[1]
+
+    def coordinates(self, grid: np.ndarray, parent, level: int
+                    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Encoder side, for a complete grid: its (mu, raw) maps and the table coordinates of
+        its latents in raster order (pass 1 at anchors, pass 2 elsewhere)."""
+        grid = np.ascontiguousarray(grid, dtype=np.int32)
+        first = (np.zeros(grid.shape), np.zeros(grid.shape))
+        coords = self.pass_outputs(grid, parent, level, 1, -1, first, first)
+        out = (first[0].copy(), first[1].copy())
+        rest_mask = ~anchor_mask(grid.shape).reshape(-1)
+        if rest_mask.any():
+            rest = self.pass_outputs(grid, parent, level, 2, 1, out, first)
+            for full, part in zip(coords, rest):
+                full[rest_mask] = part
+        return out, coords
+
+
+def _parity_count(rows: range, w: int, parity: int) -> int:
+    """Positions with (i + j) % 2 == parity in ``rows`` of a grid ``w`` wide."""
+    return sum(len(range((parity - i) % 2, w, 2)) for i in rows)
 
 
 class SynthesisKernels:

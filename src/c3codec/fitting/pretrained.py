@@ -27,31 +27,48 @@ from ..config import ArchitectureConfig, FitConfig
 from ..model.c3 import C3Model
 
 NETWORK_PREFIXES = ("synthesis.", "entropy.")
+ARU_PREFIXES = ("aru.",)
+
+
+ARU_FIELDS = ("aru_grids", "aru_widths")
 
 
 def architecture_key(arch: ArchitectureConfig, channels: int) -> str:
     """What a set of network weights was fitted for: the whole architecture (the latent gain and
-    grid count change what the networks see) and the channel count."""
-    return json.dumps({"architecture": asdict(arch), "channels": channels}, sort_keys=True)
+    grid count change what the networks see) and the channel count. MARM's ARU settings are left
+    out: the shipped synthesis and ARM serve MARM models too (their ARU starts at random)."""
+    fields = asdict(arch)
+    for name in ARU_FIELDS:
+        fields["entropy"].pop(name)
+    return json.dumps({"architecture": fields, "channels": channels}, sort_keys=True)
 
 
-def _network_tensors(model: C3Model) -> dict[str, torch.Tensor]:
-    """The synthesis and entropy entries of ``model``'s state dict (not the latents)."""
-    return {name: tensor for name, tensor in model.state_dict().items()
-            if name.startswith(NETWORK_PREFIXES)}
+def aru_key(arch: ArchitectureConfig, channels: int) -> str:
+    """What a set of ARU weights was fitted for: the architecture and the ARU's widths (not how
+    many grids it codes: its level encoding covers every grid, so weights fitted with all grids
+    serve any M)."""
+    return json.dumps({"aru": json.loads(architecture_key(arch, channels)),
+                       "aru_widths": list(arch.entropy.aru_widths)}, sort_keys=True)
 
 
-def network_state(model: C3Model) -> dict[str, np.ndarray]:
-    """The synthesis and entropy network weights of ``model`` as named float32 arrays."""
+def _network_tensors(model: C3Model, prefixes: tuple[str, ...] = NETWORK_PREFIXES) -> dict[str, torch.Tensor]:
+    """The entries of ``model``'s state dict under ``prefixes`` (by default the synthesis and
+    the ARM; never the latents)."""
+    return {name: tensor for name, tensor in model.state_dict().items() if name.startswith(prefixes)}
+
+
+def network_state(model: C3Model, prefixes: tuple[str, ...] = NETWORK_PREFIXES) -> dict[str, np.ndarray]:
+    """Network weights of ``model`` as named float32 arrays."""
     return {name: tensor.detach().cpu().numpy().astype(np.float32)
-            for name, tensor in _network_tensors(model).items()}
+            for name, tensor in _network_tensors(model, prefixes).items()}
 
 
-def save_networks(model: C3Model, path: Path) -> None:
-    """Write ``model``'s network weights and the architecture they belong to (``.npz``)."""
-    state = network_state(model)
-    key = architecture_key(model.config, model.channels)
-    np.savez(path, __key__=np.array(key), **state)
+def save_networks(model: C3Model, path: Path, aru: bool = False) -> None:
+    """Write ``model``'s synthesis and ARM weights (or, with ``aru``, its ARU weights) and what
+    they were fitted for (``.npz``)."""
+    prefixes, key = ((ARU_PREFIXES, aru_key(model.config, model.channels)) if aru else
+                     (NETWORK_PREFIXES, architecture_key(model.config, model.channels)))
+    np.savez(path, __key__=np.array(key), **network_state(model, prefixes))
 
 
 def shipped_network_files() -> list[Path]:
@@ -62,14 +79,22 @@ def shipped_network_files() -> list[Path]:
 
 def load_pretrained_networks(model: C3Model, files: Iterable[Path] | None = None) -> Path | None:
     """Copy into ``model`` the first pretrained networks fitted for exactly its architecture and
-    channel count; returns the file used, or None (the model keeps its random networks)."""
-    key = architecture_key(model.config, model.channels)
-    for path in shipped_network_files() if files is None else files:
+    channel count (and, with MARM, ARU weights fitted for its ARU); returns the file of the
+    synthesis and ARM, or None (the model keeps its random networks)."""
+    files = list(shipped_network_files() if files is None else files)
+    used = _load(model, files, architecture_key(model.config, model.channels), NETWORK_PREFIXES)
+    if used is not None and model.aru is not None:
+        _load(model, files, aru_key(model.config, model.channels), ARU_PREFIXES)
+    return used
+
+
+def _load(model: C3Model, files: list[Path], key: str, prefixes: tuple[str, ...]) -> Path | None:
+    for path in files:
         with np.load(path) as data:
             if str(data["__key__"]) != key:
                 continue
             state = {name: torch.from_numpy(data[name]) for name in data.files if name != "__key__"}
-        if set(state) != set(_network_tensors(model)):
+        if set(state) != set(_network_tensors(model, prefixes)):
             raise ValueError(f"{path.name}: network tensors do not match the architecture")
         model.load_state_dict(state, strict=False)
         return path
@@ -79,8 +104,9 @@ def load_pretrained_networks(model: C3Model, files: Iterable[Path] | None = None
 def pretrain_networks(targets: Iterable[torch.Tensor], arch: ArchitectureConfig, lmbda: float,
                       config: FitConfig) -> C3Model:
     """Fit the networks to several pictures in turn ((C, H, W) tensors in [0, 1]), each fit
-    starting from the networks of the previous one (with fresh latents): networks that suit
-    pictures in general rather than any one of them. Returns the model of the last fit."""
+    starting from the networks of the previous one (with fresh latents; the first from the
+    shipped networks if ``config.network_init`` asks for them): networks that suit pictures in
+    general rather than any one of them. Returns the model of the last fit."""
     from .fit import fit
 
     model = None
@@ -88,7 +114,9 @@ def pretrain_networks(targets: Iterable[torch.Tensor], arch: ArchitectureConfig,
         torch.manual_seed(config.seed)
         fresh = C3Model(tuple(target.shape[1:]), target.shape[0], arch)
         if model is not None:
-            fresh.load_state_dict(_network_tensors(model), strict=False)
+            fresh.load_state_dict(_network_tensors(model, NETWORK_PREFIXES + ARU_PREFIXES), strict=False)
+        elif config.network_init == "pretrained":
+            load_pretrained_networks(fresh)
         fit(fresh, target, lmbda, config)
         model = fresh
     if model is None:

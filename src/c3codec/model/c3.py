@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from ..config import ArchitectureConfig
+from .aru import AutoregressiveUpsampler
 from .entropy import EntropyModel, grid_contexts, grid_rates, latent_bits
 from .latents import LatentGrids, upsample_all
 from .synthesis import Synthesis
@@ -30,7 +31,7 @@ class C3Model(nn.Module):
         self.size = tuple(size)
         self.channels = channels
         self.latents = LatentGrids(self.size, config.latents)
-        self.synthesis, self.entropy = build_networks(config, channels)
+        self.synthesis, self.entropy, self.aru = build_networks(config, channels)
 
     def forward(self, bins: list[torch.Tensor]) -> ForwardResult:
         """Decode (approximately) quantised latents given in bin units, and estimate their rate."""
@@ -45,13 +46,24 @@ class C3Model(nn.Module):
 
     def rate(self, bins: list[torch.Tensor], grids: Sequence[int] | None = None
              ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Estimated bits of latents in bin units under the ARM: the total, and per grid, over
-        the grids listed in ``grids`` (default: all).
+        """Estimated bits of latents in bin units under the entropy model (the ARM, and the ARU
+        for MARM's coarse grids): the total, and per grid, over the grids listed in ``grids``
+        (default: all).
 
         Independent of :meth:`synthesize`, and a sum over grids, so fitting can share the work
         out over cores."""
-        step = self.config.latents.step
         chosen = list(range(len(bins))) if grids is None else list(grids)
+        arm = [k for k in chosen if k < self.config.arm_grids]
+        per_grid = dict(zip(arm, self._arm_rate(bins, arm)[1])) if arm else {}
+        if self.aru is not None and len(arm) < len(chosen):
+            aru = self.aru.rates(bins, self.config)
+            per_grid.update({k: aru[k] for k in chosen if k not in per_grid})
+        ordered = [per_grid[k] for k in chosen]
+        return torch.stack(ordered).sum(), ordered
+
+    def _arm_rate(self, bins: list[torch.Tensor], chosen: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Bits of the ARM grids in ``chosen``."""
+        step = self.config.latents.step
         fused = grid_rates([bins[k] for k in chosen], self.entropy, step)
         if fused is not None:
             return fused.sum(), list(fused.unbind())
@@ -64,14 +76,21 @@ class C3Model(nn.Module):
         return bits.sum(), [g.sum() for g in per_grid]
 
     def network_modules(self) -> list[nn.Module]:
-        return network_modules(self.synthesis, self.entropy)
+        return network_modules(self.config, self.synthesis, self.entropy, self.aru)
 
 
-def build_networks(config: ArchitectureConfig, channels: int) -> tuple[Synthesis, EntropyModel]:
-    """The synthesis and entropy networks of an architecture (encoder and decoder alike)."""
-    return Synthesis(config.latents.num_grids, channels, config.synthesis), EntropyModel(config.entropy)
+def build_networks(config: ArchitectureConfig, channels: int
+                   ) -> tuple[Synthesis, EntropyModel, AutoregressiveUpsampler | None]:
+    """The synthesis, ARM and (with MARM) ARU networks of an architecture (encoder and decoder
+    alike)."""
+    aru = AutoregressiveUpsampler(config.entropy) if config.entropy.aru_grids else None
+    return Synthesis(config.latents.num_grids, channels, config.synthesis), EntropyModel(config.entropy), aru
 
 
-def network_modules(synthesis: Synthesis, entropy: EntropyModel) -> list[nn.Module]:
-    """Layers whose weights and biases are quantised and sent, in bitstream order."""
-    return [*synthesis.mlp, *synthesis.residual, *entropy.layers]
+def network_modules(config: ArchitectureConfig, synthesis: Synthesis, entropy: EntropyModel,
+                    aru: AutoregressiveUpsampler | None) -> list[nn.Module]:
+    """Layers whose weights and biases are quantised and sent, in bitstream order: the
+    synthesis, the ARM (unless every grid is coded by the ARU), the ARU's anchor and rest
+    networks."""
+    arm = list(entropy.layers) if config.arm_grids else []
+    return [*synthesis.mlp, *synthesis.residual, *arm, *(() if aru is None else (*aru.anchor, *aru.rest))]
