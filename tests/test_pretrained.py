@@ -28,7 +28,7 @@ def _same(a: dict, b: dict) -> bool:
 @pytest.mark.parametrize("arch, name", [(BUDGET, "budget"), (default_architecture(), "default")])
 def test_shipped_networks_fit_the_budget_and_default_architectures(arch, name):
     """Guards the shipped files against architecture drift: rerun tools/pretrain_networks.py."""
-    assert len(shipped_network_files()) == 2
+    assert len(shipped_network_files()) == 3
     model, random_start = _model(arch), network_state(_model(arch))
     used = load_pretrained_networks(model)
     assert used is not None and used.name == f"networks_{name}_rgb.npz"
@@ -36,6 +36,17 @@ def test_shipped_networks_fit_the_budget_and_default_architectures(arch, name):
         assert _same(network_state(model), {k: data[k] for k in data.files if k != "__key__"})
     assert not _same(network_state(model), random_start)
     assert all(float(p.detach().abs().sum()) == 0.0 for p in model.latents.parameters())  # latents untouched
+
+
+def test_shipped_aru_networks_serve_every_m():
+    """MARM models get the shipped synthesis and ARM of their architecture and the shipped ARU."""
+    from c3codec.fitting.pretrained import ARU_PREFIXES
+
+    for marm in (1, 4, 7):
+        model = _model(BUDGET.with_marm(marm))
+        assert load_pretrained_networks(model).name == "networks_budget_rgb.npz"
+        with np.load(Path(shipped_network_files()[0]).with_name("networks_budget_aru_rgb.npz")) as data:
+            assert _same(network_state(model, ARU_PREFIXES), {k: data[k] for k in data.files if k != "__key__"})
 
 
 @pytest.mark.parametrize("arch, channels", [(default_architecture(), 1), (BUDGET, 1),
