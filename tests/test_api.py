@@ -42,7 +42,10 @@ def test_sample_image_is_shipped():
 def test_speed_measurement_structure():
     result = measure_speed(synthetic(16, 16), steps=2, encode_steps=5)
     assert len(result["step_seconds"]) == 2 and result["step_seconds_median"] > 0
-    assert len(result["decode_seconds"]) == 3 and result["decode_bpp"] > 0
+    assert len(result["decode_seconds"]) == 5 and result["decode_bpp"] > 0
+    stages = result["decode_stages_median"]
+    assert set(stages) == {"parse", "parameters", "tables", "latents", "synthesis", "png"}
+    assert all(seconds >= 0 for seconds in stages.values())
 
 
 def test_speed_measurement_of_another_width(tmp_path, capsys):
@@ -54,4 +57,5 @@ def test_speed_measurement_of_another_width(tmp_path, capsys):
     Image.fromarray(synthetic(16, 16).pixels.astype("uint8")).save(src)
     assert main(["bench", "speed", str(src), "--steps", "2", "--encode-steps", "5",
                  "--width", "12"]) == 0
-    assert "networks 12 wide" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "networks 12 wide" in out and "latents" in out and "synthesis" in out

@@ -77,3 +77,22 @@ def test_fitting_rate_covers_aru_grids_and_has_gradients():
     assert all(p.grad is not None for p in model.aru.parameters())
     only_aru = model.rate([b.detach() for b in bins], grids=[5, 6])[1]
     assert torch.allclose(torch.stack(only_aru), torch.stack([per_grid[5], per_grid[6]]).detach())
+
+
+def test_cli_marm_encode_info_and_plot(tmp_path, capsys):
+    from PIL import Image
+
+    from c3codec.cli import main
+
+    source, coded, plot = tmp_path / "in.png", tmp_path / "x.c3", tmp_path / "grids.png"
+    Image.fromarray(synthetic(24, 30, seed=4).pixels.astype(np.uint8)).save(source)
+    assert main(["encode", str(source), "-o", str(coded), "--lmbda", "1e-3", "--steps", "10",
+                 "--marm", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["info", str(coded), "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(ARU)") == 2 and out.count("(ARM)") == 5 and "MARM" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(SystemExit) as exc:
+        main(["encode", str(source), "-o", str(tmp_path / "y.c3"), "--lmbda", "1e-3", "--marm", "8"])
+    assert exc.value.code == 2 and "--marm" in capsys.readouterr().err

@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="describe a .c3 file")
     p.add_argument("input", help=".c3 file")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--plot", metavar="PNG",
+                   help="also decode the latents and draw every grid and the bytes spent on it")
 
     p = sub.add_parser("bench", help="benchmarks")
     bench = p.add_subparsers(dest="bench", required=True)
@@ -297,8 +299,25 @@ def file_info(data: bytes) -> dict:
     }
 
 
+def plot_file_latents(data: bytes, output: str, title: str) -> None:
+    """``c3 info --plot``: the decoded latent grids and the bytes of each grid's stream."""
+    from .coding.bitstream import read
+    from .decoder import decode_parsed
+    from .evaluation.plot import plot_latents
+
+    f = read(data)
+    latents = decode_parsed(f)[1]
+    coders = ["ARM" if n < f.arch.arm_grids else "ARU" for n in range(len(latents))]
+    plot_latents(latents, [len(s) for s in f.latents.streams], coders, output, title)
+
+
 def cmd_info(args: argparse.Namespace) -> int:
-    info = file_info(_read_bytes(args.input))
+    data = _read_bytes(args.input)
+    info = file_info(data)
+    if args.plot:
+        _check_output(args.plot)
+        plot_file_latents(data, args.plot, f"{Path(args.input).name}: {info['bytes']} bytes, "
+                                           f"{info['bpp']:.4f} bpp")
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -313,13 +332,20 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  entropy      {b['entropy_model']} bytes (widths {arch['entropy']['widths']}, "
           f"context {arch['entropy']['context']}x{arch['entropy']['context']}, "
           f"previous grid {'on' if arch['entropy']['use_prev_grid'] else 'off'})")
+    aru = arch["entropy"]["aru_grids"]
     for n, size in enumerate(b["latents_per_grid"]):
-        print(f"  latent grid {n} {size} bytes")
+        coder = "ARU" if n >= len(b["latents_per_grid"]) - aru else "ARM"
+        print(f"  latent grid {n} {size} bytes ({coder})")
+    if aru:
+        print(f"  MARM         the {aru} coarsest grids by ARU blocks (hidden widths "
+              f"{arch['entropy']['aru_widths']})")
     print(f"  latent step  {arch['latents']['step']}, weight step {info['weight_step']:g}, "
           f"bias step {info['bias_step']:g}")
     m = info["macs_per_pixel"]
     print(f"  decoder MACs/pixel {m['total']:.0f} (entropy {m['entropy']:.0f}, "
           f"upsampling {m['upsampling']:.0f}, synthesis {m['synthesis']:.0f})")
+    if args.plot:
+        print(f"  latent grids drawn in {args.plot}")
     return 0
 
 
@@ -340,7 +366,10 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
               f"networks {args.width} wide")
         print(f"  stage-1 step  {result['step_seconds_median']:.4f} s (median of {args.steps})")
         print(f"  decode        {result['decode_seconds_median']:.3f} s "
-              f"(median of {len(result['decode_seconds'])}, {result['decode_bpp']:.3f} bpp file)")
+              f"(median of {len(result['decode_seconds'])}, {result['decode_bpp']:.3f} bpp file), "
+              "then writing the PNG:")
+        print("   " + "  ".join(f"{name} {seconds * 1000:.1f} ms"
+                                for name, seconds in result["decode_stages_median"].items()))
     return 0
 
 
