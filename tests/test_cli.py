@@ -115,3 +115,11 @@ def test_console_script_exit_codes(c3_file, tmp_path):
                           str(tmp_path / "x.png")], capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_png_level_changes_size_not_pixels(c3_file, tmp_path):
+    fast, small = tmp_path / "fast.png", tmp_path / "small.png"
+    assert main(["decode", str(c3_file), "-o", str(fast), "--png-level", "0"]) == 0
+    assert main(["decode", str(c3_file), "-o", str(small), "--png-level", "9"]) == 0
+    assert np.array_equal(load_image(fast).pixels, load_image(small).pixels)
+    assert fast.stat().st_size > small.stat().st_size

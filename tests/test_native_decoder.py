@@ -67,6 +67,21 @@ def test_range_decoder_reads_constriction_streams(seed):
     assert np.array_equal(decoded, symbols)
 
 
+def test_parameter_streams_decode_the_same():
+    """Network parameters through the kernel and through constriction, including wide ranges."""
+    from c3codec.coding.parameters import decode_tensors, encode_tensors
+
+    rng = np.random.default_rng(4)
+    tensors = [rng.laplace(0, scale, size).round().astype(np.int64)
+               for scale, size in [(0.3, 7), (30.0, (5, 4)), (3000.0, 50), (1.0, 1), (2e5, 9)]]
+    tensors[3][...] = 0
+    data, codes = encode_tensors(tensors)
+    shapes = [t.shape for t in tensors]
+    for fast, slow, original in zip(decode_tensors(data, codes, shapes),
+                                    decode_tensors(data, codes, shapes, reference=True), tensors):
+        assert np.array_equal(fast, original) and np.array_equal(slow, original)
+
+
 def _check_same(data: bytes) -> None:
     reference, ref_latents = decode_parsed(read(data), reference=True)
     for threads in (1, 2, 3):

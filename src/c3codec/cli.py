@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decode", help="decompress a .c3 file to PNG")
     p.add_argument("input", help=".c3 file")
     p.add_argument("-o", "--output", required=True, help="output PNG file")
+    p.add_argument("--png-level", type=int, choices=range(10), default=6, metavar="0-9",
+                   help="zlib level of the PNG (default 6; 1 writes a large photo ~3x faster, "
+                        "~40%% larger)")
     _add_threads(p)
 
     p = sub.add_parser("info", help="describe a .c3 file")
@@ -269,9 +272,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
     data = _read_bytes(args.input)
     start = time.perf_counter()
     picture = decode(data)
-    save_png(args.output, picture)
+    decoded = time.perf_counter()
+    save_png(args.output, picture, args.png_level)
     print(f"{args.output}: {picture.width}x{picture.height}, {picture.channels} channel(s), "
-          f"{picture.bit_depth} bit, decoded in {time.perf_counter() - start:.2f} s")
+          f"{picture.bit_depth} bit, decoded in {decoded - start:.2f} s, PNG written in "
+          f"{time.perf_counter() - decoded:.2f} s")
     return 0
 
 

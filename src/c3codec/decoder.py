@@ -178,8 +178,8 @@ def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK, reference: bool = False
     use_native = not reference and native.available()
     times.implementation = "native" if use_native else "reference"
     try:
-        values = (decode_tensors(f.synthesis_params, f.tensor_codes[:n_syn], shapes[:n_syn])
-                  + decode_tensors(f.entropy_params, f.tensor_codes[n_syn:], shapes[n_syn:]))
+        values = (decode_tensors(f.synthesis_params, f.tensor_codes[:n_syn], shapes[:n_syn], not use_native)
+                  + decode_tensors(f.entropy_params, f.tensor_codes[n_syn:], shapes[n_syn:], not use_native))
         nets = split_layers(f.arch, int_layers(values, f.w_step, f.b_step))
         times.parameters = time.perf_counter() - start
         if use_native:

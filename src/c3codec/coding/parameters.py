@@ -13,7 +13,7 @@ import torch
 
 from ..exact.arithmetic import IntLayer
 from .range_coder import SymbolDecoder, SymbolEncoder
-from .tables import param_row, param_scale_index
+from .tables import param_row, param_scale, param_scale_index
 
 # C3's grid of candidate steps, for weights and biases separately (Table 4).
 PARAM_STEPS = (5e-5, 1e-4, 5e-4, 1e-3, 3e-3, 6e-3, 1e-2)
@@ -67,7 +67,17 @@ def encode_tensors(values: list[np.ndarray]) -> tuple[bytes, list[TensorCode]]:
     return encoder.finish(), codes
 
 
-def decode_tensors(data: bytes, codes: list[TensorCode], shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+def decode_tensors(data: bytes, codes: list[TensorCode], shapes: list[tuple[int, ...]],
+                   reference: bool = False) -> list[np.ndarray]:
+    """Inverse of :func:`encode_tensors` (compiled where available, else constriction)."""
+    from ..exact import native
+
+    if not reference and native.available() and codes:
+        sizes = [int(np.prod(shape)) for shape in shapes]
+        values = native.decode_params(data, [param_scale(c.scale_index) for c in codes],
+                                      [c.symbol_range for c in codes], sizes)
+        parts = np.split(values, np.cumsum(sizes)[:-1])
+        return [part.reshape(shape) for part, shape in zip(parts, shapes)]
     decoder = SymbolDecoder(data)
     out = []
     for code, shape in zip(codes, shapes):

@@ -658,6 +658,33 @@ int c3_decode_grids(const Network *arm, const Gelu *gelu_table, const Snap *snap
     return status;
 }
 
+/* The network parameters (coding/parameters.py): tensor t's `sizes[t]` integers n, coded as
+ * n + R_t with the row of a zero-mean Laplace of scale scales[t] over [-R_t, R_t], all tensors
+ * in one stream. */
+int c3_decode_params(const uint32_t *words, int64_t num_words, int count, const double *scales,
+                     const int *ranges, const int64_t *sizes, const double *coeffs, int64_t *values) {
+    RangeDecoder d;
+    decoder_init(&d, words, num_words);
+    int status = OK;
+    for (int t = 0; t < count && status == OK; t++) {
+        const int r = ranges[t], n = 2 * r + 1;
+        double *row = malloc(sizeof(double) * n);
+        uint32_t *cdf = malloc(sizeof(uint32_t) * (n + 1));
+        const double mu = 0.0;
+        Laplace table = {&mu, &scales[t], coeffs};
+        if (!row || !cdf) status = NO_MEMORY;
+        if (status == OK) status = laplace_row(&table, 0, 0, r, row, cdf);
+        for (int64_t k = 0; k < sizes[t] && status == OK; k++) {
+            const int symbol = decode_symbol(&d, cdf, r);
+            if (symbol < 0) status = BAD_STREAM;
+            else *values++ = symbol - r;
+        }
+        free(row);
+        free(cdf);
+    }
+    return status;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* MARM's autoregressive upsampler (model/aru.py, exact/aru.py)                                */
 

@@ -111,6 +111,7 @@ def library() -> ctypes.CDLL | None:
     lib.c3_decoder_start.argtypes = [_P, _P, _I64]
     lib.c3_decoder_start.restype = None
     lib.c3_decode_list.argtypes = [_P, _P, _P, _P, _INT, _INT, _I64, _P, _P, _P, _P]
+    lib.c3_decode_params.argtypes = [_P, _I64, _INT, _P, _P, _P, _P, _P]
     lib.c3_snap_rows.argtypes = [_P, _P, _P, _INT, _INT, _INT, _P, _P, _INT, _INT, _INT, _P, _P, _P]
     lib.c3_gelu.argtypes = [_P, _P, _I64, _P]
     lib.c3_gelu.restype = None
@@ -211,6 +212,20 @@ def stream_words(stream: bytes) -> np.ndarray:
     if len(stream) % 4:
         raise NativeError("range-coded stream length is not a multiple of 4 bytes")
     return np.frombuffer(stream, dtype="<u4").astype(np.uint32)
+
+
+def decode_params(stream: bytes, scales: list[float], ranges: list[int], sizes: list[int]) -> np.ndarray:
+    """All integers of a parameter stream (tensor after tensor), as coding/parameters.py codes
+    them: tensor t's under a zero-mean Laplace of scale ``scales[t]`` over [-R_t, R_t]."""
+    words = stream_words(stream)
+    scales_a = np.ascontiguousarray(scales, dtype=np.float64)
+    ranges_a = np.ascontiguousarray(ranges, dtype=np.int32)
+    sizes_a = np.ascontiguousarray(sizes, dtype=np.int64)
+    coeffs = np.array(EXP_COEFFS, dtype=np.float64)
+    values = np.empty(int(sizes_a.sum()), dtype=np.int64)
+    check(library().c3_decode_params(_ptr(words), words.size, len(scales), _ptr(scales_a), _ptr(ranges_a),
+                                     _ptr(sizes_a), _ptr(coeffs), _ptr(values)))
+    return values
 
 
 def range_decode(stream: bytes, cdf: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -154,8 +154,13 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
         raise
 
 
-def encode_png(picture: Picture) -> bytes:
-    """PNG bytes of a picture (16-bit PNG for 16-bit pictures)."""
+PNG_LEVEL = 6
+"""zlib level of the PNGs written (libpng's and Pillow's default). At 12 MP level 1 writes in a
+third of the time (0.6 s instead of 2 s here) a 40 % larger file."""
+
+
+def encode_png(picture: Picture, level: int = PNG_LEVEL) -> bytes:
+    """PNG bytes of a picture (16-bit PNG for 16-bit pictures), zlib level 0-9."""
     import io
 
     pixels = picture.pixels
@@ -167,11 +172,11 @@ def encode_png(picture: Picture) -> bytes:
     if picture.bit_depth == 16:
         import imagecodecs
 
-        return bytes(imagecodecs.png_encode(array))
+        return bytes(imagecodecs.png_encode(array, level=level))
     buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
+    Image.fromarray(array).save(buf, format="PNG", compress_level=level)
     return buf.getvalue()
 
 
-def save_png(path: str | os.PathLike[str], picture: Picture) -> None:
-    atomic_write(path, encode_png(picture))
+def save_png(path: str | os.PathLike[str], picture: Picture, level: int = PNG_LEVEL) -> None:
+    atomic_write(path, encode_png(picture, level))
