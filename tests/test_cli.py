@@ -123,3 +123,13 @@ def test_png_level_changes_size_not_pixels(c3_file, tmp_path):
     assert main(["decode", str(c3_file), "-o", str(small), "--png-level", "9"]) == 0
     assert np.array_equal(load_image(fast).pixels, load_image(small).pixels)
     assert fast.stat().st_size > small.stat().st_size
+
+
+def test_decode_and_info_do_not_import_torch(c3_file, tmp_path):
+    """Importing PyTorch takes seconds: `c3 decode` and `c3 info` must not need it."""
+    code = ("import sys\nfrom c3codec.cli import main\n"
+            f"assert main(['decode', {str(c3_file)!r}, '-o', {str(tmp_path / 'x.png')!r}]) == 0\n"
+            f"assert main(['info', {str(c3_file)!r}]) == 0\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"

@@ -15,7 +15,7 @@ import torch
 from c3codec.coding.bitstream import VERSION, VERSION_MARM, BitstreamError, num_tensors, read
 from c3codec.config import ArchitectureConfig, ConfigError, default_architecture
 from c3codec.decoder import decode, decode_parsed
-from c3codec.model.aru import anchor_mask, aru_levels, level_encoding, position_encoding
+from c3codec.exact.aru import anchor_mask, aru_levels, level_encoding, position_encoding
 from c3codec.model.c3 import C3Model
 from conftest import quick_encode, synthetic
 
@@ -96,3 +96,16 @@ def test_cli_marm_encode_info_and_plot(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["encode", str(source), "-o", str(tmp_path / "y.c3"), "--lmbda", "1e-3", "--marm", "8"])
     assert exc.value.code == 2 and "--marm" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arch", [ArchitectureConfig(), BUDGET.with_marm(3), BUDGET.with_marm(7),
+                                  replace(ArchitectureConfig(), entropy=replace(ArchitectureConfig().entropy,
+                                          use_prev_grid=True, aru_grids=2, aru_widths=(5, 7)))])
+@pytest.mark.parametrize("channels", [1, 4])
+def test_decoder_network_shapes_are_the_model_s(arch, channels):
+    """The decoder derives the coded tensors' shapes from the header alone (no PyTorch)."""
+    from c3codec.coding.parameters import network_tensors
+    from c3codec.decoder import network_shapes
+
+    model = C3Model((8, 8), channels, arch)
+    assert network_shapes(arch, channels) == [tuple(t.shape) for t in network_tensors(model.network_modules())]

@@ -499,7 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     from .io.images import ImageError
 
     try:
-        runtime.configure(None if args.command == "eval" else getattr(args, "threads", None))
+        # decoding and inspecting files need no PyTorch, whose import takes seconds
+        runtime.configure(None if args.command == "eval" else getattr(args, "threads", None),
+                          with_torch=args.command not in ("decode", "info"))
         if args.command == "bench":
             return cmd_bench_speed(args)
         return COMMANDS[args.command](args)

@@ -60,6 +60,11 @@ class LatentConfig:
         first = 1 if self.drop_finest else 0
         return tuple(range(first, first + self.num_grids))
 
+    def grid_shapes(self, size: tuple[int, ...]) -> list[tuple[int, ...]]:
+        """Shape of every latent grid of an image of ``size``, finest first:
+        ``ceil(size / 2**e)`` per dimension."""
+        return [tuple(math.ceil(s / 2**e) for s in size) for e in self.exponents]
+
 
 @dataclass(frozen=True)
 class SynthesisConfig:

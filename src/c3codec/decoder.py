@@ -19,20 +19,17 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-import torch
 
 from . import runtime
 from .coding.bitstream import BitstreamError, C3File, ImageInfo, num_synthesis_tensors, read
 from .coding.latents import EntropyNetworks, LatentStreams, decode_latents, previous_grid, scale_grid
-from .coding.parameters import decode_tensors, int_layers, network_tensors
+from .coding.parameters import decode_tensors, int_layers
 from .config import ArchitectureConfig
 from .exact import native
 from .exact.arithmetic import IntLayer
+from .exact.aru import ANCHOR_INPUTS, REST_INPUTS, aru_levels
 from .exact.synthesis import reconstruct_reference
 from .io.images import Picture
-from .model.aru import aru_levels
-from .model.c3 import build_networks, network_modules
-from .model.latents import grid_shapes
 
 DEFAULT_CHUNK = 1 << 16
 BAND_ROWS = 64
@@ -57,10 +54,21 @@ class DecodeTimes:
 
 @lru_cache(maxsize=64)
 def network_shapes(arch: ArchitectureConfig, channels: int) -> list[tuple[int, ...]]:
-    """Shapes of the coded weight and bias tensors, in bitstream order."""
-    with torch.device("meta"):
-        networks = build_networks(arch, channels)
-    return [tuple(t.shape) for t in network_tensors(network_modules(arch, *networks))]
+    """Shapes of the coded weight and bias tensors, in bitstream order (``model.c3``'s
+    ``network_modules``; a test checks that they agree)."""
+    syn, ent = arch.synthesis, arch.entropy
+
+    def dense(widths: list[int]) -> list[tuple[int, ...]]:
+        return [shape for a, b in zip(widths[:-1], widths[1:]) for shape in ((b, a), (b,))]
+
+    k = syn.residual_kernel
+    shapes = dense([arch.latents.num_grids, *syn.widths, channels])
+    shapes += [(channels, channels, k, k), (channels,)] * syn.num_residual
+    if arch.arm_grids:
+        shapes += dense([ent.num_inputs, *ent.widths, 2])
+    if ent.aru_grids:
+        shapes += dense([ANCHOR_INPUTS, *ent.aru_widths, 2]) + dense([REST_INPUTS, *ent.aru_widths, 2])
+    return shapes
 
 
 @dataclass
@@ -93,9 +101,10 @@ def _bands(height: int) -> list[range]:
 
 
 def synthesise_native(arch: ArchitectureConfig, image: ImageInfo, mlp: list[IntLayer],
-                      residual: list[IntLayer], grids: list[np.ndarray]) -> np.ndarray:
-    """Complete integer latent grids -> (H, W, C) pixels, with the compiled kernels on all
-    threads (the encoder's reconstruction)."""
+                      residual: list[IntLayer], grids: list[np.ndarray], threads: int | None = None
+                      ) -> np.ndarray:
+    """Complete integer latent grids -> (H, W, C) pixels, with the compiled kernels on
+    ``threads`` threads (default :func:`runtime.threads`)."""
     kernels = native.SynthesisKernels(mlp, residual, arch, image.channels)
     views = [g if g.dtype == np.int32 and g.strides[1] == 4 else np.ascontiguousarray(g, dtype=np.int32)
              for g in grids]
@@ -106,7 +115,7 @@ def synthesise_native(arch: ArchitectureConfig, image: ImageInfo, mlp: list[IntL
     def work(k: int) -> None:
         kernels.synthesise_rows(latents, (image.height, image.width), bands[k], image.max_value, pixels)
 
-    runtime.share_chunks(work, len(bands))
+    runtime.share_chunks(work, len(bands), threads)
     return pixels
 
 
@@ -130,7 +139,7 @@ def decode_native(f: C3File, nets: ExactNetworks, threads: int, times: DecodeTim
     arch, image = f.arch, f.image
     start = time.perf_counter()
     half = arch.entropy.context // 2
-    shapes = grid_shapes((image.height, image.width), arch.latents)
+    shapes = arch.latents.grid_shapes((image.height, image.width))
     grids = [native.PaddedGrid.empty(s, half) for s in shapes]
     count = scale_grid(arch).count
     tables = [native.GridTable.empty(r, count) for r in f.latents.symbol_ranges]
@@ -141,7 +150,7 @@ def decode_native(f: C3File, nets: ExactNetworks, threads: int, times: DecodeTim
         parent = None
         for level in aru_levels(arch):
             grid, mu, raw = kernels.decode_grid(shapes[level], parent, level, tables[level],
-                                                f.latents.streams[level])
+                                                f.latents.streams[level], threads)
             grids[level].values()[...] = grid
             parent = (grid, mu, raw)
     arm = arch.arm_grids
@@ -159,7 +168,7 @@ def decode_native(f: C3File, nets: ExactNetworks, threads: int, times: DecodeTim
     times.latents = time.perf_counter() - phase
     phase = time.perf_counter()
     latents = [g.values() for g in grids]
-    pixels = synthesise_native(arch, image, nets.mlp, nets.residual, latents)
+    pixels = synthesise_native(arch, image, nets.mlp, nets.residual, latents, threads)
     times.synthesis = time.perf_counter() - phase
     return pixels, [g.astype(np.int64) for g in latents]
 
@@ -169,7 +178,7 @@ def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK, reference: bool = False
                   ) -> tuple[Picture, list[np.ndarray]]:
     """Decode a parsed file; also returns the integer latents (for inspection and tests).
 
-    ``reference`` forces the numpy decoder; ``threads`` (default: PyTorch's thread count) is
+    ``reference`` forces the numpy decoder; ``threads`` (default :func:`runtime.threads`) is
     the number of threads the compiled decoder uses; neither changes the pixels."""
     times = times if times is not None else DecodeTimes()
     start = time.perf_counter()
@@ -183,13 +192,12 @@ def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK, reference: bool = False
         nets = split_layers(f.arch, int_layers(values, f.w_step, f.b_step))
         times.parameters = time.perf_counter() - start
         if use_native:
-            count = threads or torch.get_num_threads()
+            count = threads or runtime.threads()
             times.threads = count
-            with runtime.torch_threads(count):
-                pixels, latents = decode_native(f, nets, count, times)
+            pixels, latents = decode_native(f, nets, count, times)
         else:
             phase = time.perf_counter()
-            latent_shapes = grid_shapes((f.image.height, f.image.width), f.arch.latents)
+            latent_shapes = f.arch.latents.grid_shapes((f.image.height, f.image.width))
             latents = decode_latents(nets.entropy, f.latents, latent_shapes, f.arch)
             times.latents = time.perf_counter() - phase
             phase = time.perf_counter()

@@ -1,4 +1,8 @@
-"""Process-level settings that make PyTorch fast and predictable on a CPU."""
+"""Process-level settings that make PyTorch fast and predictable on a CPU, and the threads the
+compiled kernels run on.
+
+PyTorch is imported only where it is used: decoding needs none of it, and importing it takes
+seconds (``c3 decode`` starts in a fraction of that without it)."""
 
 from __future__ import annotations
 
@@ -11,24 +15,36 @@ from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
 
-def configure(threads: int | None = None) -> None:
-    """Set the thread count and keep large freed blocks in the heap.
+_threads: int | None = None
+
+
+def configure(threads: int | None = None, with_torch: bool = True) -> None:
+    """Set the thread count (PyTorch's too, unless ``with_torch`` is False: then PyTorch is not
+    imported) and keep large freed blocks in the heap.
 
     Fitting allocates and frees tens of megabyte-sized tensors every step. glibc returns such
     blocks to the OS (mmap/munmap), so every step page-faults them in again; raising the mmap
     and trim thresholds keeps them in the heap and makes a fitting step about 1.5x faster.
     """
+    global _threads
     if threads is not None:
         if threads < 1:
             raise ValueError("threads must be >= 1")
-        torch.set_num_threads(threads)
+        _threads = threads
+    if with_torch or "torch" in sys.modules:
+        import torch
+
+        if threads is not None:
+            torch.set_num_threads(threads)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL("libc.so.6")
@@ -38,9 +54,19 @@ def configure(threads: int | None = None) -> None:
             pass
 
 
+def threads() -> int:
+    """Threads for the compiled kernels: PyTorch's count where PyTorch is loaded, else the
+    configured count, else every core."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"].get_num_threads()
+    return _threads or os.cpu_count() or 1
+
+
 def fitting_device(device: str | torch.device) -> torch.device:
     """The torch device to fit on, checked up front: asking for CUDA on a machine or PyTorch
     build without it is a one-line ``ValueError`` here, not an assertion from inside torch."""
+    import torch
+
     if not isinstance(device, torch.device):
         try:
             device = torch.device(device)
@@ -60,6 +86,8 @@ def fitting_device(device: str | torch.device) -> torch.device:
 @contextmanager
 def torch_threads(count: int) -> Iterator[None]:
     """PyTorch's (process-wide) intra-op thread count set to ``count`` for a while."""
+    import torch
+
     original = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
@@ -178,10 +206,10 @@ def run_branches(branches: list[Callable[[], object]]) -> list[object]:
     return [first, *rest]
 
 
-def share_chunks(work: Callable[[int], object], num_chunks: int) -> None:
+def share_chunks(work: Callable[[int], object], num_chunks: int, max_threads: int | None = None) -> None:
     """``work(k)`` for every chunk ``k``, taken in order from a shared counter by up to
-    ``torch.get_num_threads()`` threads and, inside :func:`run_branches`, by the threads of
-    branches that have finished their own work.
+    ``max_threads`` threads (default :func:`threads`) and, inside :func:`run_branches`, by the
+    threads of branches that have finished their own work.
 
     Which thread runs which chunk varies from call to call, so ``work(k)`` must write only
     chunk ``k``'s own outputs (reductions keep per-chunk partial results, added up in chunk
@@ -193,12 +221,12 @@ def share_chunks(work: Callable[[int], object], num_chunks: int) -> None:
     if board is not None:
         board.post(chunks)
     try:
-        threads = min(torch.get_num_threads(), num_chunks)
-        if threads > 1:
+        count = min(threads() if max_threads is None else max_threads, num_chunks)
+        if count > 1:
             # one pool per calling thread: concurrent branches' chunks must not queue behind
             # each other's. A helper that starts after the last chunk was taken does nothing.
-            pool = thread_pool("chunks", threads - 1, threading.get_ident())
-            for _ in range(threads - 1):
+            pool = thread_pool("chunks", count - 1, threading.get_ident())
+            for _ in range(count - 1):
                 pool.submit(chunks.drain)
         chunks.drain()  # this thread works too
     finally:

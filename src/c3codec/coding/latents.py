@@ -19,17 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .. import runtime
 from ..config import ArchitectureConfig
 from ..exact import native
 from ..exact.arithmetic import MAX_LATENT, ONE, IntLayer, mlp_fixed
-from ..exact.arm import Snapped, arm_forward, snap
-from ..exact.aru import anchor_inputs, aru_outputs, coding_order, parent_map, rest_inputs
-from ..model.aru import anchor_mask, aru_levels
-from ..model.entropy import causal_offsets, prev_offsets
-from ..model.latents import downsample2
+from ..exact.arm import Snapped, arm_forward, causal_offsets, prev_offsets, snap
+from ..exact.aru import (anchor_inputs, anchor_mask, aru_levels, aru_outputs, coding_order, parent_map,
+                         rest_inputs)
 from .range_coder import SymbolDecoder, SymbolEncoder
 from .tables import MAX_SYMBOL_RANGE, ScaleGrid, latent_table
 
@@ -81,10 +78,15 @@ def latent_tables(symbol_ranges: list[int], arch: ArchitectureConfig) -> list[np
 
 def previous_grid(finer: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
     """The context grid of a grid of ``shape`` under previous-grid conditioning: the finer grid
-    before it downsampled to ``shape`` (zeros for the finest grid); quarter-integer values."""
+    before it averaged over 2x2 blocks (edge replicated to an even size), as
+    ``model.latents.downsample2`` does, zeros for the finest grid. Sums of four integers and a
+    division by 4: exact, quarter-integer values."""
     if finer is None:
         return np.zeros(shape)
-    return downsample2(torch.from_numpy(finer.astype(np.float64)), shape).numpy()
+    h, w = shape
+    padded = np.pad(finer.astype(np.float64), ((0, 2 * h - finer.shape[0]), (0, 2 * w - finer.shape[1])),
+                    mode="edge")
+    return (padded[0::2, 0::2] + padded[0::2, 1::2] + padded[1::2, 0::2] + padded[1::2, 1::2]) / 4.0
 
 
 class _Contexts:

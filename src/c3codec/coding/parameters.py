@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from ..exact.arithmetic import IntLayer
 from .range_coder import SymbolDecoder, SymbolEncoder
 from .tables import param_row, param_scale, param_scale_index
+
+if TYPE_CHECKING:  # the encoder's helpers take PyTorch tensors; decoding needs no PyTorch
+    import torch
 
 # C3's grid of candidate steps, for weights and biases separately (Table 4).
 PARAM_STEPS = (5e-5, 1e-4, 5e-4, 1e-3, 3e-3, 6e-3, 1e-2)
@@ -93,10 +97,12 @@ def int_layers(values: list[np.ndarray], w_step: float, b_step: float) -> list[I
             for i in range(0, len(values), 2)]
 
 
-@torch.no_grad()
 def load_quantized(tensors: list[torch.Tensor], values: list[np.ndarray], w_step: float,
                    b_step: float) -> None:
     """Overwrite float parameters with their dequantised values."""
-    for i, (t, v) in enumerate(zip(tensors, values)):
-        step = w_step if i % 2 == 0 else b_step
-        t.copy_(torch.from_numpy(v * step).to(t.dtype))
+    import torch
+
+    with torch.no_grad():
+        for i, (t, v) in enumerate(zip(tensors, values)):
+            step = w_step if i % 2 == 0 else b_step
+            t.copy_(torch.from_numpy(v * step).to(t.dtype))

@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 
 from ..config import ArchitectureConfig
-from ..model.aru import aru_macs_per_latent
-from ..model.latents import grid_shapes
+from ..exact.aru import aru_macs_per_latent
 
 UPSAMPLING_MACS = 8
 
@@ -20,7 +19,7 @@ UPSAMPLING_MACS = 8
 def macs_per_pixel(config: ArchitectureConfig, height: int, width: int, channels: int = 3) -> dict[str, float]:
     """MACs/pixel of the entropy model, upsampling and synthesis, and their total."""
     pixels = height * width
-    shapes = grid_shapes((height, width), config.latents)
+    shapes = config.latents.grid_shapes((height, width))
     arm_latents = sum(math.prod(s) for s in shapes[:config.arm_grids])
     aru_latents = sum(math.prod(s) for s in shapes[config.arm_grids:])
     ent = config.entropy

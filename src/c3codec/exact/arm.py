@@ -1,4 +1,4 @@
-"""The ARM's exact evaluation and the snapping of its outputs to the probability tables.
+"""The ARM's contexts, its exact evaluation and the snapping of its outputs to the tables.
 
 Both the encoder and every decoder (numpy reference and compiled) turn the ARM's fixed-point
 output for a latent into three integers: the shift ``m`` (the mean rounded to a bin), the index
@@ -15,6 +15,19 @@ import numpy as np
 from ..coding.tables import ScaleGrid, snap_mu
 from ..config import ArchitectureConfig, EntropyConfig
 from .arithmetic import ONE, IntLayer, mlp_fixed
+
+
+def causal_offsets(context: int) -> list[tuple[int, int]]:
+    """(row, col) offsets of the already decoded neighbours in a context x context window."""
+    half = context // 2
+    offsets = [(di, dj) for di in range(-half, 0) for dj in range(-half, half + 1)]
+    return offsets + [(0, dj) for dj in range(-half, 0)]
+
+
+def prev_offsets(kernel: int) -> list[tuple[int, int]]:
+    """Full kernel x kernel neighbourhood (used on the previous grid, all already decoded)."""
+    half = kernel // 2
+    return [(di, dj) for di in range(-half, half + 1) for dj in range(-half, half + 1)]
 
 
 @dataclass

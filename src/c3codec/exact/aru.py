@@ -1,4 +1,6 @@
-"""The ARU blocks of MARM, exactly (numpy reference; native.c computes the same numbers).
+"""The ARU blocks of MARM, exactly (numpy reference; native.c computes the same numbers), and
+what the ARU's definition shares with the fitting model (``model/aru.py``): its inputs, coding
+order and encodings.
 
 Every input of an ARU network is a fixed-point integer (latents times 2**16, the parent's
 fixed-point (mu, raw) outputs, the integer position and level encodings of ``model.aru``), so
@@ -13,8 +15,45 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.aru import NEIGHBOUR_OFFSETS, PARENT_OFFSETS, anchor_mask, level_encoding, position_encoding
-from .arithmetic import ONE, IntLayer, mlp_fixed
+from ..config import ArchitectureConfig, EntropyConfig
+from .arithmetic import FRAC_BITS, ONE, IntLayer, mlp_fixed
+
+ANCHOR_INPUTS = 14
+REST_INPUTS = 20
+PARENT_OFFSETS = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)]
+NEIGHBOUR_OFFSETS = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+
+
+def position_encoding(length: int) -> np.ndarray:
+    """``index / length - 1/2`` in fixed point, rounded down, for every index: int64."""
+    index = np.arange(length, dtype=np.int64)
+    return ((2 * index - length) << FRAC_BITS) // (2 * length)
+
+
+def level_encoding(level: int, num_grids: int) -> int:
+    """``2 level / L`` in fixed point, rounded down."""
+    return (2 * level << FRAC_BITS) // num_grids
+
+
+def aru_levels(arch: ArchitectureConfig) -> list[int]:
+    """The grids the ARU codes, in coding order: coarsest first."""
+    return list(range(arch.latents.num_grids - 1, arch.arm_grids - 1, -1))
+
+
+def anchor_mask(shape: tuple[int, int]) -> np.ndarray:
+    """True at the checkerboard's anchors (``i + j`` even), decoded first."""
+    i, j = np.indices(shape)
+    return (i + j) % 2 == 0
+
+
+def aru_macs_per_latent(config: EntropyConfig) -> float:
+    """Multiply-accumulates per ARU latent: pass 1 everywhere, pass 2 on half of them."""
+    def macs(widths: list[int]) -> int:
+        return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+    return macs([ANCHOR_INPUTS, *config.aru_widths, 2]) + 0.5 * macs([REST_INPUTS, *config.aru_widths, 2])
+
+
 
 
 @dataclass

@@ -21,7 +21,7 @@ import numpy as np
 from .. import compiled
 from ..config import ArchitectureConfig
 from ..coding.tables import MU_STEPS, ScaleGrid
-from ..model.aru import anchor_mask
+from .aru import anchor_mask, level_encoding, position_encoding
 from .arithmetic import EXP_COEFFS, ONE, IntLayer, gelu_delta, input_limit
 from .arm import clip_bounds, context_fraction_bits
 from .synthesis import upsampled_fraction_bits
@@ -373,7 +373,6 @@ class AruKernels:
 
     def _grid_struct(self, grid: np.ndarray, parent, level: int, first: tuple[np.ndarray, np.ndarray]
                      ) -> tuple[_AruGrid, list]:
-        from ..model.aru import level_encoding, position_encoding
 
         h, w = grid.shape
         pe_y = position_encoding(h).astype(np.float64)
@@ -391,8 +390,8 @@ class AruKernels:
         return s, keep
 
     def pass_outputs(self, grid: np.ndarray, parent, level: int, passes: int, parity: int,
-                     outputs: tuple[np.ndarray, np.ndarray], first: tuple[np.ndarray, np.ndarray]
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     outputs: tuple[np.ndarray, np.ndarray], first: tuple[np.ndarray, np.ndarray],
+                     threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pass ``passes`` on the positions of ``parity`` (-1: all) of a grid (int32 (h, w),
         C-contiguous): fills ``outputs`` (mu, raw maps) there and returns their table
         coordinates (raster order)."""
@@ -416,7 +415,7 @@ class AruKernels:
                 _ptr(outputs[0]), _ptr(outputs[1]), shift[a:].ctypes.data, frac[a:].ctypes.data,
                 scale[a:].ctypes.data))
 
-        runtime.share_chunks(work, len(bands))
+        runtime.share_chunks(work, len(bands), threads)
         del keep
         return shift, frac, scale
 
@@ -429,8 +428,8 @@ class AruKernels:
             _ptr(values)))
         return values
 
-    def decode_grid(self, shape: tuple[int, int], parent, level: int, table: GridTable, stream: bytes
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def decode_grid(self, shape: tuple[int, int], parent, level: int, table: GridTable, stream: bytes,
+                    threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One ARU grid from its stream: (latents int32, mu map, raw map)."""
         grid = np.zeros(shape, dtype=np.int32)
         first = (np.zeros(shape), np.zeros(shape))
@@ -438,14 +437,14 @@ class AruKernels:
         words = stream_words(stream)
         decoder = _RangeDecoder()
         self.lib.c3_decoder_start(ctypes.byref(decoder), _ptr(words), words.size)
-        coords = self.pass_outputs(grid, parent, level, 1, -1, first, first)
+        coords = self.pass_outputs(grid, parent, level, 1, -1, first, first, threads)
         mask = anchor_mask(shape)
         flat = mask.reshape(-1)
         anchors = tuple(c[flat] for c in coords)
         grid[mask] = self.decode_list(decoder, table, anchors)
         out[0][...], out[1][...] = first
         if (~mask).any():
-            rest = self.pass_outputs(grid, parent, level, 2, 1, out, first)
+            rest = self.pass_outputs(grid, parent, level, 2, 1, out, first, threads)
             grid[~mask] = self.decode_list(decoder, table, rest)
         del words
         return grid, out[0], out[1]

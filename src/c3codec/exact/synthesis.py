@@ -7,10 +7,8 @@ whole images in memory and is the specification it is tested against.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..config import ArchitectureConfig
-from ..model.latents import upsample_all
 from .arithmetic import ONE, IntLayer, conv_fixed, gelu_fixed, mlp_fixed
 
 
@@ -23,7 +21,12 @@ def upsampled_fraction_bits(arch: ArchitectureConfig) -> int:
 def upsample_latents(latents: list[np.ndarray], arch: ArchitectureConfig,
                      size: tuple[int, int]) -> np.ndarray:
     """Integer latent grids -> (N_grids, H, W) float64 upsampled latents in bin units, exact
-    (dyadic weights on integers below :data:`~.arithmetic.MAX_LATENT`)."""
+    (dyadic weights on integers below :data:`~.arithmetic.MAX_LATENT`): PyTorch's bilinear
+    interpolation, whose float64 result is exact, so any exact computation agrees with it."""
+    import torch
+
+    from ..model.latents import upsample_all
+
     grids = [torch.from_numpy(g.astype(np.float64)) for g in latents]
     with torch.no_grad():
         return upsample_all(grids, arch.latents.exponents, size).numpy()

@@ -24,43 +24,16 @@ encodings are computed in integer arithmetic by :func:`position_encoding`.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import ArchitectureConfig, EntropyConfig
-from ..exact.arithmetic import FRAC_BITS, ONE
+from ..exact.arithmetic import ONE
+from ..exact.aru import (ANCHOR_INPUTS, NEIGHBOUR_OFFSETS, PARENT_OFFSETS, REST_INPUTS, anchor_mask, aru_levels,
+                         level_encoding, position_encoding)
 from .entropy import init_linear, latent_bits
 from .mlp import mlp_channels_first
-
-ANCHOR_INPUTS = 14
-REST_INPUTS = 20
-PARENT_OFFSETS = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)]
-NEIGHBOUR_OFFSETS = [(-1, 0), (1, 0), (0, -1), (0, 1)]
-
-
-def position_encoding(length: int) -> np.ndarray:
-    """``index / length - 1/2`` in fixed point, rounded down, for every index: int64."""
-    index = np.arange(length, dtype=np.int64)
-    return ((2 * index - length) << FRAC_BITS) // (2 * length)
-
-
-def level_encoding(level: int, num_grids: int) -> int:
-    """``2 level / L`` in fixed point, rounded down."""
-    return (2 * level << FRAC_BITS) // num_grids
-
-
-def aru_levels(arch: ArchitectureConfig) -> list[int]:
-    """The grids the ARU codes, in coding order: coarsest first."""
-    return list(range(arch.latents.num_grids - 1, arch.arm_grids - 1, -1))
-
-
-def anchor_mask(shape: tuple[int, int]) -> np.ndarray:
-    """True at the checkerboard's anchors (``i + j`` even), decoded first."""
-    i, j = np.indices(shape)
-    return (i + j) % 2 == 0
-
 
 class AutoregressiveUpsampler(nn.Module):
     """The two ARU networks (anchors, then the rest), shared by every ARU grid."""
@@ -136,13 +109,4 @@ def neighbours(grid: torch.Tensor) -> torch.Tensor:
     return torch.stack([padded[1 + di: 1 + di + h, 1 + dj: 1 + dj + w] for di, dj in NEIGHBOUR_OFFSETS])
 
 
-def aru_macs_per_latent(config: EntropyConfig) -> float:
-    """Multiply-accumulates per ARU latent: pass 1 everywhere, pass 2 on half of them."""
-    def macs(widths: list[int]) -> int:
-        return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-
-    return macs([ANCHOR_INPUTS, *config.aru_widths, 2]) + 0.5 * macs([REST_INPUTS, *config.aru_widths, 2])
-
-
-__all__ = ["AutoregressiveUpsampler", "position_encoding", "level_encoding", "aru_levels", "anchor_mask",
-           "parent_features", "neighbours", "aru_macs_per_latent", "ANCHOR_INPUTS", "REST_INPUTS"]
+__all__ = ["AutoregressiveUpsampler", "parent_features", "neighbours"]

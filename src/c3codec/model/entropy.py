@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import EntropyConfig
+from ..exact.arm import causal_offsets, prev_offsets
 from ..runtime import share_chunks
 from ..fitting.kernels import FusedLaplace, FusedRate, fused_laplace, fused_rate, sum_lanes
 from .latents import downsample2
@@ -23,19 +24,6 @@ from .mlp import mlp_channels_first
 
 LN2 = math.log(2.0)
 MIN_PROBABILITY = 2.0**-24  # the range coder cannot spend more than 24 bits on a symbol
-
-
-def causal_offsets(context: int) -> list[tuple[int, int]]:
-    """(row, col) offsets of the already decoded neighbours in a context x context window."""
-    half = context // 2
-    offsets = [(di, dj) for di in range(-half, 0) for dj in range(-half, half + 1)]
-    return offsets + [(0, dj) for dj in range(-half, 0)]
-
-
-def prev_offsets(kernel: int) -> list[tuple[int, int]]:
-    """Full kernel x kernel neighbourhood (used on the previous grid, all already decoded)."""
-    half = kernel // 2
-    return [(di, dj) for di in range(-half, half + 1) for dj in range(-half, half + 1)]
 
 
 class _GatherOffsets(torch.autograd.Function):

@@ -20,7 +20,7 @@ from ..fitting.kernels import FusedUpsample, fused_upsample
 
 def grid_shapes(size: tuple[int, ...], config: LatentConfig) -> list[tuple[int, ...]]:
     """Shape of every latent grid, finest first: ``ceil(size / 2**e)`` per dimension."""
-    return [tuple(math.ceil(s / 2**e) for s in size) for e in config.exponents]
+    return config.grid_shapes(size)
 
 
 def upsample(grid: torch.Tensor, exponent: int, size: tuple[int, ...]) -> torch.Tensor:
