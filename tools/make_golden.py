@@ -1,15 +1,17 @@
 """Write the golden .c3 files of tests/golden and the hashes of their decoded pixels.
 
 Golden files pin the format: every later decoder must give the same pixels for them, on any
-machine and thread count (tests/test_golden.py). They were written by the encoder and decoded by
-the numpy decoder of 6f54dec, the last revision before the compiled decoder, so they also prove
-that files written before it still decode to the same pixels. Run from a checkout of the
-revision that writes them:
+machine and thread count (tests/test_golden.py). The version-1 files were written by the
+encoder and decoded by the numpy decoder of 6f54dec, the last revision before the compiled
+decoder, so they also prove that files written before it still decode to the same pixels:
 
     git worktree add /tmp/c3_old 6f54dec
     PYTHONPATH=/tmp/c3_old/src python tools/make_golden.py tests/golden
 
-Only the public encoder and decoder API is used, so the script runs on old revisions too.
+The MARM files (version 2) did not exist before; ``--marm`` writes them with the revision at
+hand (``python tools/make_golden.py tests/golden --marm``). Each entry of pixels.json records the
+revision that wrote it; existing entries are kept. Only the public encoder and decoder API is
+used, so the script runs on old revisions too.
 """
 
 from __future__ import annotations
@@ -71,22 +73,36 @@ def cases() -> dict[str, tuple[Picture, float, ArchitectureConfig]]:
     }
 
 
+def marm_cases() -> dict[str, tuple[Picture, float, ArchitectureConfig]]:
+    budget = default_architecture(budget=True)
+    base = ArchitectureConfig()
+    return {
+        "marm2_rgb8_budget_33x27": (picture(27, 33, 3, 8, 8), 1e-3, budget.with_marm(2)),
+        "marm7_rgb8_all_aru_30x41": (picture(41, 30, 3, 8, 9), 3e-3, budget.with_marm(7)),
+        "marm4_grey16_prevgrid_deep_aru_25x22": (
+            picture(22, 25, 1, 16, 10), 3e-4,
+            replace(base, entropy=replace(base.entropy, use_prev_grid=True, aru_grids=4, aru_widths=(8, 6)))),
+    }
+
+
 def main() -> None:
     out = Path(sys.argv[1])
+    marm = "--marm" in sys.argv[2:]
     out.mkdir(parents=True, exist_ok=True)
     revision = subprocess.run(["git", "-C", str(Path(c3codec.__file__).parent), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True).stdout.strip()
-    hashes = {}
-    for name, (pic, lmbda, arch) in cases().items():
+    record = out / "pixels.json"
+    hashes = json.loads(record.read_text())["files"] if record.exists() else {}
+    for name, (pic, lmbda, arch) in (marm_cases() if marm else cases()).items():
         result = encode(pic, lmbda, arch=arch, fit_config=preset_fit_config("fast", steps=60, seed=3))
         decoded = decode(result.data)
         assert np.array_equal(np.asarray(decoded.pixels), np.asarray(result.reconstruction.pixels))
         (out / f"{name}.c3").write_bytes(result.data)
         hashes[name] = {"sha256": pixel_hash(decoded.pixels, decoded.bit_depth),
                         "shape": list(np.asarray(decoded.pixels).shape), "bit_depth": decoded.bit_depth,
-                        "bytes": len(result.data)}
+                        "bytes": len(result.data), "written_by": revision}
         print(name, len(result.data), "bytes")
-    (out / "pixels.json").write_text(json.dumps({"written_by": revision, "files": hashes}, indent=1) + "\n")
+    record.write_text(json.dumps({"files": hashes}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,12 @@ def threads() -> int:
     configured count, else every core."""
     if "torch" in sys.modules:
         return sys.modules["torch"].get_num_threads()
-    return _threads or os.cpu_count() or 1
+    if _threads:
+        return _threads
+    try:
+        return len(os.sched_getaffinity(0)) or 1  # the cores this process may run on
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def fitting_device(device: str | torch.device) -> torch.device:

@@ -448,6 +448,55 @@ typedef struct {
     int64_t num_words;
 } GridJob;
 
+/* True when every context input of latent (i, j) is zero. */
+static int zero_context(const GridContext *g, int i, int j) {
+    const int width = g->w + 2 * g->half, context = 2 * g->half + 1;
+    for (int di = -g->half; di <= 0; di++) {
+        const int32_t *row = g->buffer + (int64_t)(i + g->half + di) * width + j;
+        const int cols = di < 0 ? context : g->half;
+        for (int dj = 0; dj < cols; dj++)
+            if (row[dj]) return 0;
+    }
+    if (g->prev) {
+        const int pad = g->prev_kernel / 2, pw = g->w + 2 * pad;
+        for (int di = -pad; di <= pad; di++)
+            for (int dj = -pad; dj <= pad; dj++)
+                if (g->prev[(int64_t)(i + pad + di) * pw + j + pad + dj] != 0.0) return 0;
+    }
+    return 1;
+}
+
+/* The table coordinates of a context of zeros. */
+typedef struct {
+    double shift;
+    int32_t frac, scale;
+} ZeroOutputs;
+
+static int zero_outputs(const Network *arm, const Gelu *g, const Snap *snap, Scratch *s, ZeroOutputs *z) {
+    for (int64_t k = 0; k < (int64_t)arm->widths[0] * BLOCK; k++) s->x[k] = 0.0;
+    const int status = mlp_block(arm, g, s->x, 1, s->a, s->b, s->out);
+    if (status == OK) snap_block(snap, s->out, 1, &z->shift, &z->frac, &z->scale);
+    return status;
+}
+
+/* The ARM on the `lanes` contexts gathered in s->x, whose results go to entries slot[b]. */
+static int arm_block(const Network *arm, const Gelu *g, const Snap *snap, const GridContext *any,
+                     Scratch *s, int lanes, const int *slot, double *shift, int32_t *frac, int32_t *scale) {
+    int ii = 0, jj = 0;
+    for (int b = lanes; b < BLOCK; b++) gather_block(any, &ii, &jj, 0, 1, s->x + b);
+    const int status = mlp_block(arm, g, s->x, lanes, s->a, s->b, s->out);
+    if (status != OK) return status;
+    double sh[BLOCK];
+    int32_t fr[BLOCK], sc[BLOCK];
+    snap_block(snap, s->out, lanes, sh, fr, sc);
+    for (int b = 0; b < lanes; b++) {
+        shift[slot[b]] = sh[b];
+        frac[slot[b]] = fr[b];
+        scale[slot[b]] = sc[b];
+    }
+    return OK;
+}
+
 /* Rows [lo, hi] of a grid's wave t (empty when lo > hi). */
 static void wave_rows(const GridJob *job, int stride, int64_t t, int64_t *lo, int64_t *hi) {
     *lo = t - job->w + 1 > 0 ? (t - job->w + 1 + stride - 1) / stride : 0;
@@ -470,16 +519,25 @@ typedef struct {
 } SharedDecode;
 
 /* Wait until grid n has `target` symbols decoded (or a thread failed). The waits are short
- * (a share of one wave), so spin; yield the core now and then in case it is oversubscribed
- * (a sleep would last tens of microseconds, longer than a wave). */
+ * when every thread has a core (a share of one wave: microseconds), so spin first; then yield
+ * the core, and sleep when the wait drags on, as it does when the machine has fewer free cores
+ * than decoding threads (the thread waited for must get a core). */
 static int wait_decoded(SharedDecode *sh, int n, int64_t target) {
     int spins = 0;
     while (__atomic_load_n(&sh->decoded[n], __ATOMIC_ACQUIRE) < target) {
         if (__atomic_load_n(&sh->failed, __ATOMIC_RELAXED)) return 0;
+        if (spins < 2048) {
+            spins++;
 #if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
+            __builtin_ia32_pause();
 #endif
-        if (++spins % 4096 == 0) sched_yield();
+        } else if (spins < 4096) {
+            spins++;
+            sched_yield();
+        } else {
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        }
     }
     return 1;
 }
@@ -513,6 +571,8 @@ static int decode_share(SharedDecode *sh, int k) {
     int32_t *frac = malloc(sizeof(int32_t) * (total_rows + BLOCK));
     int32_t *scale = malloc(sizeof(int32_t) * (total_rows + BLOCK));
     if (!row || !gg || !ii || !jj || !shift || !frac || !scale) status = NO_MEMORY;
+    ZeroOutputs zero = {0.0, 0, 0};
+    if (status == OK) status = zero_outputs(sh->arm, sh->gelu, sh->snap, &s, &zero);
     GridContext g[MAX_GRIDS];
     int64_t before[MAX_GRIDS] = {0}; /* symbols of grid n in waves < t */
     int64_t prev_lo[MAX_GRIDS], prev_hi[MAX_GRIDS], prev_before[MAX_GRIDS];
@@ -543,21 +603,31 @@ static int decode_share(SharedDecode *sh, int k) {
                 mine++;
             }
         }
-        /* the ARM on them, block by block, once their contexts are decoded */
-        for (int b0 = 0; b0 < mine && status == OK; b0 += BLOCK) {
-            const int lanes = mine - b0 < BLOCK ? mine - b0 : BLOCK;
-            for (int b = 0; b < lanes; b++) {
-                const int n = gg[b0 + b];
+        /* the ARM on them, block by block, once their contexts are decoded; a context of
+         * zeros (most of them in the fine grids of low-rate files) gets the outputs computed
+         * for it once, by the same arithmetic */
+        int pending = 0, slot[BLOCK];
+        for (int q = 0; q <= mine && status == OK; q++) {
+            if (q < mine) {
+                const int n = gg[q];
                 const int64_t rows_prev = prev_hi[n] >= prev_lo[n]
-                    ? (ii[b0 + b] < prev_lo[n] ? 0 : (ii[b0 + b] > prev_hi[n] ? prev_hi[n] : ii[b0 + b]) - prev_lo[n] + 1)
+                    ? (ii[q] < prev_lo[n] ? 0 : (ii[q] > prev_hi[n] ? prev_hi[n] : ii[q]) - prev_lo[n] + 1)
                     : 0;
                 if (!wait_decoded(sh, n, prev_before[n] + rows_prev)) { status = BAD_STREAM; break; }
-                gather_block(&g[n], ii + b0 + b, jj + b0 + b, 1, 1, s.x + b);
+                if (zero_context(&g[n], ii[q], jj[q])) {
+                    shift[q] = zero.shift;
+                    frac[q] = zero.frac;
+                    scale[q] = zero.scale;
+                    continue;
+                }
+                gather_block(&g[n], ii + q, jj + q, 1, 1, s.x + pending);
+                slot[pending++] = q;
             }
-            if (status != OK) break;
-            for (int b = lanes; b < BLOCK; b++) gather_block(&g[gg[b0]], ii, jj, 0, 1, s.x + b);
-            status = mlp_block(sh->arm, sh->gelu, s.x, lanes, s.a, s.b, s.out);
-            if (status == OK) snap_block(sh->snap, s.out, lanes, shift + b0, frac + b0, scale + b0);
+            if (pending == BLOCK || (q == mine && pending > 0)) {
+                status = arm_block(sh->arm, sh->gelu, sh->snap, &g[gg[slot[0]]], &s, pending, slot,
+                                   shift, frac, scale);
+                pending = 0;
+            }
         }
         /* decode their symbols, each grid's in its order */
         for (int q = 0; q < mine && status == OK; q++) {
@@ -809,19 +879,26 @@ int c3_snap_rows(const Network *arm, const Gelu *gelu_table, const Snap *snap, i
     GridContext g = {h, w, half, buffer, prev, prev_kernel};
     Scratch s;
     int status = scratch_alloc(&s, arm->widths[0]);
-    int ii[BLOCK], jj[BLOCK];
-    int64_t out = 0;
+    ZeroOutputs zero = {0.0, 0, 0};
+    if (status == OK) status = zero_outputs(arm, gelu_table, snap, &s, &zero);
     const int64_t total = (int64_t)(r1 - r0) * w;
-    for (int64_t p = 0; p < total && status == OK; p += BLOCK) {
-        const int lanes = (int)(total - p < BLOCK ? total - p : BLOCK);
-        for (int b = 0; b < lanes; b++) {
-            ii[b] = r0 + (int)((p + b) / w);
-            jj[b] = (int)((p + b) % w);
+    int pending = 0, slot[BLOCK];
+    for (int64_t p = 0; p <= total && status == OK; p++) {
+        if (p < total) {
+            const int i = r0 + (int)(p / w), j = (int)(p % w);
+            if (zero_context(&g, i, j)) {
+                shift[p] = zero.shift;
+                frac[p] = zero.frac;
+                scale[p] = zero.scale;
+                continue;
+            }
+            gather_block(&g, &i, &j, 1, 1, s.x + pending);
+            slot[pending++] = (int)p;
         }
-        gather_block(&g, ii, jj, lanes, BLOCK, s.x);
-        status = mlp_block(arm, gelu_table, s.x, lanes, s.a, s.b, s.out);
-        if (status == OK) snap_block(snap, s.out, lanes, shift + out, frac + out, scale + out);
-        out += lanes;
+        if (pending == BLOCK || (p == total && pending > 0)) {
+            status = arm_block(arm, gelu_table, snap, &g, &s, pending, slot, shift, frac, scale);
+            pending = 0;
+        }
     }
     scratch_free(&s);
     return status;
