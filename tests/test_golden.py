@@ -1,9 +1,11 @@
 """Golden files: .c3 files written by older revisions decode to the same pixels, forever.
 
 tests/golden holds small files of several architectures and formats, written and decoded by the
-revision named with each in pixels.json (tools/make_golden.py: the version-1 files by 6f54dec, before the compiled decoder; the MARM files by the revision that introduced MARM). Every decoder, compiled or reference, on
-any machine and thread count, must reproduce the hash of their pixels; a change of the format or
-of the exact arithmetic that breaks one is a break of every file users have.
+revision named with each in pixels.json (tools/make_golden.py): the version-1 files by 6f54dec,
+before the compiled decoder; the MARM files by the revision that introduced MARM. Every decoder,
+compiled or reference, on any machine and thread count, must reproduce the hash of their pixels;
+a change of the format or of the exact arithmetic that breaks one is a break of every file
+users have.
 """
 
 from __future__ import annotations
