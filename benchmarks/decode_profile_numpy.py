@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from collections import defaultdict
@@ -30,6 +29,12 @@ import c3codec.coding.latents as latents_mod
 import c3codec.decoder as decoder_mod
 import c3codec.io.images as images_mod
 from c3codec.coding.range_coder import SymbolDecoder
+
+def platform_cpu() -> str:
+    """The CPU's model name (this script runs on revisions without c3codec.compiled.cpu_name)."""
+    with open("/proc/cpuinfo") as info:
+        return next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
+
 
 STAGES = ["parse", "parameters", "tables", "arm_mlp", "snap", "range_decode", "waves_other",
           "upsampling", "synthesis", "png"]
@@ -50,16 +55,6 @@ class Timers:
                 self.seconds[stage] += time.perf_counter() - start
 
         setattr(owner, name, timed)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def profile(data: bytes, timers: Timers) -> dict[str, float]:
@@ -97,8 +92,8 @@ def main() -> None:
     timers.wrap(decoder_mod, "upsample_all", "upsampling")
     timers.wrap(decoder_mod, "exact_synthesis", "synthesis")
 
-    results = {"cpu": cpu_name(), "threads": args.threads, "repeats": args.repeats, "files": {}}
-    print(f"{cpu_name()}, {args.threads} threads, medians of {args.repeats} decodes (seconds)")
+    results = {"cpu": platform_cpu(), "threads": args.threads, "repeats": args.repeats, "files": {}}
+    print(f"{platform_cpu()}, {args.threads} threads, medians of {args.repeats} decodes (seconds)")
     print("file".ljust(24) + "".join(s.rjust(12) for s in [*STAGES, "total"]))
     for name in args.files:
         data = Path(name).read_bytes()
