@@ -1,13 +1,13 @@
 """MARM's table (issue 24 item 4): BD-rate against M = 0 and decode time for every M.
 
-Reads the runs of benchmarks/marm/run.sh (BUDGET/M*/results.tsv and the kept files), decodes
+Reads the runs of benchmarks/marm/run.sh (RUN/M*/results.tsv and the kept files), decodes
 every kept file again on this machine (all M interleaved, --threads threads, medians of
---repeats), and writes BUDGET/README.md: per M the BD-rate (cubic and PCHIP) and BD-PSNR of
+--repeats), and writes RUN/README.md: per M the BD-rate (cubic and PCHIP) and BD-PSNR of
 the average curve against M = 0's, the median decode time of kodim01's files and of all files,
 its split into latents and synthesis, the time BD-rate (MARM's TBD-rate: decode time in place of
 the rate in the BD-rate formula), MACs/pixel and stage-1 steps.
 
-    .venv/bin/python benchmarks/marm/report.py benchmarks/marm/budget2m
+    .venv/bin/python benchmarks/marm/report.py benchmarks/marm/steps500
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def main() -> None:
     anchor_time = [statistics.mean(median[0][f"{i}_{s:g}"]["total"] for i in images) for s in settings]
     lines = [f"# MARM: BD-rate and decode time for every M ({args.run.name})", "",
              f"{len(images)} Kodak images ({', '.join(images)}), lambdas "
-             f"{', '.join(f'{s:g}' for s in settings)}, the same budget per encoding "
-             f"({args.run.name.removeprefix('budget')}), budget architecture (12-wide networks). "
+             f"{', '.join(f'{s:g}' for s in settings)}, the same fitting per encoding "
+             f"({args.run.name}: `benchmarks/marm/run.sh`), budget architecture (12-wide networks). "
              f"Decode times: this machine ({cpu_name()}), {args.threads} threads, medians of "
              f"{args.repeats} decodes of every file, all M interleaved; to pixels (no PNG).", "",
              "| M | ARU grids | BD-rate vs M=0 (cubic) | (PCHIP) | BD-PSNR | decode kodim01 (ms) | "
