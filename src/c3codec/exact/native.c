@@ -924,11 +924,14 @@ static int mlp_rows(const Network *mlp, const Gelu *g, const Latents *lat, int W
                     double *out) {
     const int grids = lat->num_grids, channels = mlp->widths[mlp->depth];
     if (mlp->widths[0] != grids) return BAD_SHAPE;
+    int64_t widest = 1;
+    for (int n = 0; n < grids; n++) widest = lat->width[n] > widest ? lat->width[n] : widest;
     int *c0 = malloc(sizeof(int) * 2 * (size_t)W * grids);
     double *cw = malloc(sizeof(double) * 2 * (size_t)W * grids);
+    double *rows = malloc(sizeof(double) * (size_t)widest * grids); /* each grid's row, upsampled vertically */
     Scratch s;
     int status = scratch_alloc(&s, grids);
-    if (!c0 || !cw) status = NO_MEMORY;
+    if (!c0 || !cw || !rows) status = NO_MEMORY;
     for (int n = 0; n < grids && status == OK; n++)
         for (int x = 0; x < W; x++) {
             int a, b;
@@ -941,21 +944,24 @@ static int mlp_rows(const Network *mlp, const Gelu *g, const Latents *lat, int W
         }
     const int64_t plane = (int64_t)(yb - ya) * W;
     for (int y = ya; y < yb && status == OK; y++) {
-        int r0[MAX_GRIDS], r1[MAX_GRIDS];
-        double h0[MAX_GRIDS], h1[MAX_GRIDS];
-        for (int n = 0; n < grids; n++) linear_weights(y, lat->exponent[n], lat->height[n], &r0[n], &r1[n], &h0[n], &h1[n]);
+        /* separable: vertically per grid row, then horizontally per pixel (exact either way) */
+        for (int n = 0; n < grids; n++) {
+            int r0, r1;
+            double h0, h1;
+            linear_weights(y, lat->exponent[n], lat->height[n], &r0, &r1, &h0, &h1);
+            const int32_t *top = lat->data[n] + (int64_t)r0 * lat->stride[n];
+            const int32_t *bottom = lat->data[n] + (int64_t)r1 * lat->stride[n];
+            double *row = rows + (int64_t)n * widest;
+            for (int c = 0; c < lat->width[n]; c++) row[c] = h0 * top[c] + h1 * bottom[c];
+        }
         for (int x0 = 0; x0 < W && status == OK; x0 += BLOCK) {
             const int lanes = W - x0 < BLOCK ? W - x0 : BLOCK;
             for (int n = 0; n < grids; n++) {
-                const int32_t *top = lat->data[n] + (int64_t)r0[n] * lat->stride[n];
-                const int32_t *bottom = lat->data[n] + (int64_t)r1[n] * lat->stride[n];
-                for (int b = 0; b < lanes; b++) {
-                    const int k = (n * W + x0 + b) * 2;
-                    const int a = c0[k], c = c0[k + 1];
-                    const double upper = cw[k] * top[a] + cw[k + 1] * top[c];
-                    const double lower = cw[k] * bottom[a] + cw[k + 1] * bottom[c];
-                    s.x[n * BLOCK + b] = h0[n] * upper + h1[n] * lower;
-                }
+                const double *row = rows + (int64_t)n * widest;
+                const int *cols = c0 + (int64_t)(n * W + x0) * 2;
+                const double *weights = cw + (int64_t)(n * W + x0) * 2;
+                for (int b = 0; b < lanes; b++)
+                    s.x[n * BLOCK + b] = weights[2 * b] * row[cols[2 * b]] + weights[2 * b + 1] * row[cols[2 * b + 1]];
                 for (int b = lanes; b < BLOCK; b++) s.x[n * BLOCK + b] = 0.0;
             }
             status = mlp_block(mlp, g, s.x, lanes, s.a, s.b, s.out);
@@ -966,6 +972,7 @@ static int mlp_rows(const Network *mlp, const Gelu *g, const Latents *lat, int W
     scratch_free(&s);
     free(c0);
     free(cw);
+    free(rows);
     return status;
 }
 
