@@ -802,7 +802,8 @@ static void aru_features(const AruGrid *a, int pass, int i, int j, int lane, dou
 
 /* Pass `pass` (1 or 2) of the ARU on the positions of rows [r0, r1) with (i + j) % 2 == parity
  * (parity -1: all), raster order: their fixed-point (mu, raw) into out_mu / out_raw (h x w, at
- * their positions) and their table coordinates into shift / frac / scale (one per position). */
+ * their positions; pass 2 may write over pass 1's maps: a position reads only its own entry) and,
+ * unless shift is NULL, their table coordinates into shift / frac / scale (one per position). */
 int c3_aru_rows(const Network *net, const Gelu *gelu_table, const Snap *snap, const AruGrid *a,
                 int pass, int r0, int r1, int parity, double *out_mu, double *out_raw,
                 double *shift, int32_t *frac, int32_t *scale) {
@@ -828,7 +829,7 @@ int c3_aru_rows(const Network *net, const Gelu *gelu_table, const Snap *snap, co
             for (int b = lanes; b < BLOCK; b++) s.x[f * BLOCK + b] = 0.0;
         status = mlp_block(net, gelu_table, s.x, lanes, s.a, s.b, s.out);
         if (status != OK) break;
-        snap_block(snap, s.out, lanes, shift + done, frac + done, scale + done);
+        if (shift) snap_block(snap, s.out, lanes, shift + done, frac + done, scale + done);
         for (int b = 0; b < lanes; b++) {
             out_mu[(int64_t)ii[b] * a->w + jj[b]] = s.out[b];
             out_raw[(int64_t)ii[b] * a->w + jj[b]] = s.out[BLOCK + b];

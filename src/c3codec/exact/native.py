@@ -373,6 +373,7 @@ class AruKernels:
 
     def _grid_struct(self, grid: np.ndarray, parent, level: int, first: tuple[np.ndarray, np.ndarray]
                      ) -> tuple[_AruGrid, list]:
+        """The kernel's view of a grid; ``first`` are the maps pass 2 reads pass 1's outputs from."""
 
         h, w = grid.shape
         pe_y = position_encoding(h).astype(np.float64)
@@ -390,20 +391,20 @@ class AruKernels:
         return s, keep
 
     def pass_outputs(self, grid: np.ndarray, parent, level: int, passes: int, parity: int,
-                     outputs: tuple[np.ndarray, np.ndarray], first: tuple[np.ndarray, np.ndarray],
-                     threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     maps: tuple[np.ndarray, np.ndarray], coordinates: bool = True,
+                     threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Pass ``passes`` on the positions of ``parity`` (-1: all) of a grid (int32 (h, w),
-        C-contiguous): fills ``outputs`` (mu, raw maps) there and returns their table
-        coordinates (raster order)."""
+        C-contiguous): writes their (mu, raw) into ``maps`` (pass 2 reads pass 1's there) and
+        returns their table coordinates (raster order) unless ``coordinates`` is False."""
         from .. import runtime
 
         h, w = grid.shape
-        struct, keep = self._grid_struct(grid, parent, level, first)
+        struct, keep = self._grid_struct(grid, parent, level, maps)
         rows = max(1, (1 << 15) // max(w, 1))
         bands = [range(r, min(r + rows, h)) for r in range(0, h, rows)]
         per_band = [len(band) * w if parity < 0 else _parity_count(band, w, parity) for band in bands]
         starts = np.concatenate([[0], np.cumsum(per_band)]).astype(np.int64)
-        total = int(starts[-1])
+        total = int(starts[-1]) if coordinates else 0
         shift, frac, scale = np.empty(total), np.empty(total, np.int32), np.empty(total, np.int32)
         network = self.networks[passes]
 
@@ -412,12 +413,12 @@ class AruKernels:
             check(self.lib.c3_aru_rows(
                 ctypes.byref(network.struct), ctypes.byref(self.gelu), ctypes.byref(self.snap),
                 ctypes.byref(struct), passes, bands[k].start, bands[k].stop, parity,
-                _ptr(outputs[0]), _ptr(outputs[1]), shift[a:].ctypes.data, frac[a:].ctypes.data,
-                scale[a:].ctypes.data))
+                _ptr(maps[0]), _ptr(maps[1]), shift[a:].ctypes.data if coordinates else None,
+                frac[a:].ctypes.data if coordinates else None, scale[a:].ctypes.data if coordinates else None))
 
         runtime.share_chunks(work, len(bands), threads)
         del keep
-        return shift, frac, scale
+        return (shift, frac, scale) if coordinates else None
 
     def decode_list(self, decoder: _RangeDecoder, table: GridTable, coordinates) -> np.ndarray:
         shift, frac, scale = coordinates
@@ -432,37 +433,33 @@ class AruKernels:
                     threads: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One ARU grid from its stream: (latents int32, mu map, raw map)."""
         grid = np.zeros(shape, dtype=np.int32)
-        first = (np.zeros(shape), np.zeros(shape))
-        out = (np.zeros(shape), np.zeros(shape))
+        maps = (np.zeros(shape), np.zeros(shape))
         words = stream_words(stream)
         decoder = _RangeDecoder()
         self.lib.c3_decoder_start(ctypes.byref(decoder), _ptr(words), words.size)
-        coords = self.pass_outputs(grid, parent, level, 1, -1, first, first, threads)
         mask = anchor_mask(shape)
-        flat = mask.reshape(-1)
-        anchors = tuple(c[flat] for c in coords)
-        grid[mask] = self.decode_list(decoder, table, anchors)
-        out[0][...], out[1][...] = first
+        grid[mask] = self.decode_list(decoder, table, self.pass_outputs(grid, parent, level, 1, 0, maps,
+                                                                        threads=threads))
         if (~mask).any():
-            rest = self.pass_outputs(grid, parent, level, 2, 1, out, first, threads)
+            self.pass_outputs(grid, parent, level, 1, 1, maps, coordinates=False, threads=threads)
+            rest = self.pass_outputs(grid, parent, level, 2, 1, maps, threads=threads)
             grid[~mask] = self.decode_list(decoder, table, rest)
         del words
-        return grid, out[0], out[1]
+        return grid, maps[0], maps[1]
 
     def coordinates(self, grid: np.ndarray, parent, level: int
                     ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Encoder side, for a complete grid: its (mu, raw) maps and the table coordinates of
         its latents in raster order (pass 1 at anchors, pass 2 elsewhere)."""
         grid = np.ascontiguousarray(grid, dtype=np.int32)
-        first = (np.zeros(grid.shape), np.zeros(grid.shape))
-        coords = self.pass_outputs(grid, parent, level, 1, -1, first, first)
-        out = (first[0].copy(), first[1].copy())
+        maps = (np.zeros(grid.shape), np.zeros(grid.shape))
+        coords = self.pass_outputs(grid, parent, level, 1, -1, maps)
         rest_mask = ~anchor_mask(grid.shape).reshape(-1)
         if rest_mask.any():
-            rest = self.pass_outputs(grid, parent, level, 2, 1, out, first)
+            rest = self.pass_outputs(grid, parent, level, 2, 1, maps)
             for full, part in zip(coords, rest):
                 full[rest_mask] = part
-        return out, coords
+        return maps, coords
 
 
 def _parity_count(rows: range, w: int, parity: int) -> int:
