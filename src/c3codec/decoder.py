@@ -170,7 +170,7 @@ def decode_native(f: C3File, nets: ExactNetworks, threads: int, times: DecodeTim
     latents = [g.values() for g in grids]
     pixels = synthesise_native(arch, image, nets.mlp, nets.residual, latents, threads)
     times.synthesis = time.perf_counter() - phase
-    return pixels, [g.astype(np.int64) for g in latents]
+    return pixels, latents
 
 
 def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK, reference: bool = False,

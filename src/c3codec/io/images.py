@@ -25,6 +25,8 @@ class ImageError(ValueError):
 @dataclass
 class Picture:
     """Pixels as an ``(H, W, C)`` C-contiguous integer array, C in {1, 3, 4}, and a bit depth.
+    Readers and the decoder give uint8 or uint16 arrays (a 12 MP photo in int64 would take
+    290 MB); arithmetic on pixels must convert first.
 
     The layout is normalised here because libraries that take raw buffers (imagecodecs' PNG
     encoder among them) refuse, or misread, the strided views that transposes produce.
@@ -103,16 +105,16 @@ def _from_pillow(im: Image.Image, path: Path) -> Picture:
                                  f"{im.width}x{im.height} image")
             if array.shape[2] == 2:  # grey + alpha
                 array = np.concatenate([array[..., :1]] * 3 + [array[..., 1:]], axis=2)
-            return _checked(array.astype(np.int64), 16, path)
+            return _checked(array, 16, path)
         array = np.asarray(im, dtype=np.int64)
         if array.min() < 0 or array.max() > 65535:
             raise ImageError(f"{path}: 32-bit integer samples outside 0..65535 are not supported")
-        return _checked(array[..., None], 16, path)
+        return _checked(array[..., None].astype(np.uint16), 16, path)
     if im.mode in ("1", "L"):
-        return _checked(np.asarray(im.convert("L"), dtype=np.int64)[..., None], 8, path)
+        return _checked(np.asarray(im.convert("L"), dtype=np.uint8)[..., None], 8, path)
     has_alpha = "A" in im.mode or (im.mode == "P" and "transparency" in im.info)
     rgb = im.convert("RGBA" if has_alpha else "RGB")
-    return _checked(np.asarray(rgb, dtype=np.int64), 8, path)
+    return _checked(np.asarray(rgb, dtype=np.uint8), 8, path)
 
 
 def _checked(pixels: np.ndarray, bit_depth: int, path: Path | str) -> Picture:
@@ -138,7 +140,7 @@ def as_picture(array: np.ndarray, bit_depth: int | None = None) -> Picture:
     max_value = (1 << bit_depth) - 1
     if array.size and (array.min() < 0 or array.max() > max_value):
         raise ImageError(f"array values outside 0..{max_value}")
-    return _checked(array.astype(np.int64), bit_depth, "array")
+    return _checked(array.astype(np.uint16 if bit_depth > 8 else np.uint8), bit_depth, "array")
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
