@@ -7,7 +7,7 @@ the average curve against M = 0's, the median decode time of kodim01's files and
 its split into latents and synthesis, the time BD-rate (MARM's TBD-rate: decode time in place of
 the rate in the BD-rate formula), MACs/pixel and stage-1 steps.
 
-    .venv/bin/python benchmarks/marm/report.py benchmarks/marm/steps500
+    .venv/bin/python benchmarks/marm/report.py benchmarks/marm/steps300
 """
 
 from __future__ import annotations
