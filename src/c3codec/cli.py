@@ -162,12 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_threads(b)
 
     p = sub.add_parser("eval", help="encode + decode images over lambdas or qualities; RD results")
-    p.add_argument("images", nargs="+", help="image files or folders")
+    p.add_argument("images", nargs="+", help="image files or folders (videos: files, with a video --codec)")
     p.add_argument("--codec", default="c3",
-                   help="c3 (default) or a classical codec: jpeg, webp, avif, heic, jxl, jp2")
+                   help="c3 (default) or a classical codec: jpeg, webp, avif, heic, jxl, jp2; for "
+                        "videos x265 (medium, no B-frames), x265-default, x264, svtav1, vp9")
     p.add_argument("--lmbda", type=_positive_float, nargs="+", help="C3 rate-distortion weights")
     p.add_argument("--quality", type=float, nargs="+",
                    help="classical codec qualities (default: the codec's standard sweep)")
+    p.add_argument("--crf", type=int, nargs="+", help="video codec CRFs (default: the codec's sweep)")
+    p.add_argument("--frames", help="videos: the frames to code, A:B (e.g. 0:30) or a count")
     p.add_argument("--preset", choices=sorted(PRESETS), default="fast")
     p.add_argument("--steps", type=_nonneg_int, default=None)
     p.add_argument("--budget", type=_duration, default=None,
@@ -405,11 +408,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation.plot import plot_curves
     from .evaluation.results import Curve, load_curve
-    from .evaluation.runner import Task, find_images, run_eval, threads_per_job
+    from .evaluation.runner import Task, find_images, find_videos, run_eval, threads_per_job
 
-    images = find_images(args.images)
+    from .evaluation.video_baselines import VIDEO_CODECS, get_video_codec
+    from .io.video import is_video_path, parse_frames
+
+    video = args.codec in VIDEO_CODECS
+    if video:
+        images = find_videos(args.images)
+        parse_frames(args.frames)  # a bad range fails here, not in every task
+    else:
+        if args.crf or args.frames:
+            raise UsageError("--crf and --frames are for the video codecs ("
+                             + ", ".join(VIDEO_CODECS) + ")")
+        if any(is_video_path(p) and not Path(p).is_dir() for p in args.images):
+            raise UsageError("C3 does not encode videos in this version; videos can be evaluated "
+                             "with the classical codecs: --codec " + ", ".join(VIDEO_CODECS))
+        images = find_images(args.images)
     threads = args.threads or threads_per_job(args.jobs)
-    if args.codec == "c3":
+    if video:
+        codec = get_video_codec(args.codec)
+        if args.lmbda or args.quality:
+            raise UsageError("video codecs take --crf, not --lmbda or --quality")
+        settings = args.crf or list(codec.crfs)
+        description = codec.description
+        name = args.name or codec.name
+    elif args.codec == "c3":
         if not args.lmbda:
             raise UsageError("--lmbda is required for the c3 codec")
         if args.quality:
@@ -437,7 +461,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     keep = out / "files" if args.keep_files else None
     tasks = [Task(args.codec, image, float(setting), steps=args.steps, preset=args.preset,
                   budget_seconds=args.budget, threads=threads, network_init=args.network_init,
-                  marm=args.marm, keep=keep)
+                  marm=args.marm, keep=keep, frames=args.frames)
              for image in images for setting in settings]
     rows = run_eval(tasks, out, jobs=args.jobs, name=name, description=description,
                     progress=sys.stderr.isatty())

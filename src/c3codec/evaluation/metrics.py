@@ -28,6 +28,19 @@ def psnr(a: np.ndarray, b: np.ndarray, max_value: int) -> float:
     return math.inf if error == 0 else 10.0 * math.log10(1.0 / error)
 
 
+def video_psnr(a: np.ndarray, b: np.ndarray, max_value: int) -> float:
+    """Mean of the per-frame RGB PSNRs of two (T, H, W, C) videos (C3's B.2, after Mentzer et
+    al.): a frame decoded exactly counts as 100 dB rather than making the mean infinite."""
+    return float(np.mean([min(psnr(x, y, max_value), 100.0) for x, y in zip(a, b)]))
+
+
+def yuv_psnr(a: tuple, b: tuple, max_value: int) -> float:
+    """(6 PSNR_Y + PSNR_U + PSNR_V) / 8 of one frame's planes (luma only for mono)."""
+    values = [min(psnr(x[..., None], y[..., None], max_value), 100.0)
+              for x, y in zip(a, b) if x is not None]
+    return values[0] if len(values) == 1 else (6 * values[0] + values[1] + values[2]) / 8
+
+
 MS_SSIM_MIN_SIDE = 161  # 5 scales of an 11x11 window need more than 160 pixels per side
 
 

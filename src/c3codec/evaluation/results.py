@@ -32,6 +32,12 @@ class ResultRow:
     decode_seconds: float
     macs_per_pixel: float  # NaN for classical codecs
     stage1_steps: float = math.nan  # fitting steps C3 took (a budget decides them); NaN otherwise
+    # videos (NaN for images): bpp and psnr are then over all frames, psnr the mean of the
+    # per-frame RGB PSNRs (C3's B.2); psnr_yuv the mean per-frame (6 Y + U + V) / 8 PSNR
+    frames: float = math.nan
+    fps: float = math.nan
+    kbps: float = math.nan
+    psnr_yuv: float = math.nan
 
     @property
     def key(self) -> tuple[str, str, float]:
@@ -40,7 +46,7 @@ class ResultRow:
 
 COLUMNS = [f.name for f in fields(ResultRow)]
 _TYPES = {f.name: f.type for f in fields(ResultRow)}
-_OPTIONAL = {"stage1_steps"}  # added later: files written before it still read (as NaN)
+_OPTIONAL = {"stage1_steps", "frames", "fps", "kbps", "psnr_yuv"}  # added later: older files still read (NaN)
 
 
 def _parse(row: dict[str, str]) -> ResultRow | None:
@@ -99,13 +105,17 @@ def append_row(path: str | Path, row: ResultRow) -> None:
     path = Path(path)
     new = not path.exists() or path.stat().st_size == 0
     prefix = "\t".join(COLUMNS) + "\n" if new else ""
+    columns = COLUMNS
     if not new:
         with path.open("rb") as f:
+            # a file written before a column was added keeps its own columns
+            header = f.readline().decode("utf-8", "replace").rstrip("\r\n").split("\t")
+            columns = [c for c in header if c in COLUMNS] or COLUMNS
             f.seek(-1, 2)
             if f.read(1) != b"\n":  # a line cut short by an interruption: end it first
                 prefix = "\n"
     with path.open("a", newline="") as f:
-        f.write(prefix + "\t".join(_format(getattr(row, c)) for c in COLUMNS) + "\n")
+        f.write(prefix + "\t".join(_format(getattr(row, c)) for c in columns) + "\n")
         f.flush()
 
 
@@ -118,7 +128,7 @@ def summarize(rows: list[ResultRow], name: str, description: str) -> dict:
     settings = sorted({r.setting for r in rows})
     results: dict[str, list[float]] = {k: [] for k in (
         "setting", "bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time",
-        "macs_per_pixel", "num_images")}
+        "macs_per_pixel", "num_images", "psnr-yuv", "kbps")}
     for s in settings:
         group = [r for r in rows if r.setting == s]
         results["setting"].append(s)
@@ -129,6 +139,8 @@ def summarize(rows: list[ResultRow], name: str, description: str) -> dict:
         results["decoding_time"].append(statistics.mean(r.decode_seconds for r in group))
         results["macs_per_pixel"].append(statistics.mean(r.macs_per_pixel for r in group))
         results["num_images"].append(len(group))
+        results["psnr-yuv"].append(statistics.mean(r.psnr_yuv for r in group))
+        results["kbps"].append(statistics.mean(r.kbps for r in group))
     order = sorted(range(len(settings)), key=lambda i: results["bpp"][i])
     results = {k: [_json_number(v[i]) for i in order] for k, v in results.items()}
     return {"name": name, "description": description, "results": results}

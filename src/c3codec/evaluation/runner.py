@@ -21,6 +21,7 @@ import numpy as np
 from ..io.images import ImageError, Picture, load_image
 from .metrics import ms_ssim, psnr
 from .results import ResultRow, append_row, read_rows, summarize, write_summary
+from .video_baselines import VIDEO_CODECS
 
 if TYPE_CHECKING:
     from ..config import NetworkInit
@@ -40,6 +41,7 @@ class Task:
     network_init: NetworkInit | None = None  # None: the preset's
     marm: int = 0  # MARM's ARU grids (c3)
     keep: Path | None = None  # folder to keep the coded file in
+    frames: str | None = None  # videos: the frames to code, "A:B"
 
     @property
     def key(self) -> tuple[str, str, float]:
@@ -65,11 +67,26 @@ def find_images(inputs: list[str]) -> list[Path]:
     return images
 
 
+def find_videos(inputs: list[str]) -> list[Path]:
+    """Video files as given (names must be unique: results are keyed by file name)."""
+    from ..io.video import VideoError
+
+    videos = [Path(item) for item in inputs]
+    for p in videos:
+        if not p.is_file():
+            raise VideoError(f"{p}: no such video file")
+    if len({p.stem for p in videos}) != len(videos):
+        raise VideoError("video names must be unique (results are keyed by file name)")
+    return videos
+
+
 def run_task(task: Task) -> ResultRow:
     """Encode, decode and measure one (image, setting). Runs in a worker process."""
     from .. import runtime
 
     runtime.configure(task.threads)
+    if task.codec in VIDEO_CODECS:
+        return _run_video_baseline(task)
     picture = load_image(task.image)
     run = _run_c3 if task.codec == "c3" else _run_classical
     data, encode_s, pixels, decode_s, macs, steps = run(picture, task)
@@ -119,6 +136,45 @@ def _run_classical(picture: Picture, task: Task):
     pixels = codec.decode(data).astype(np.int64)
     decode_s = time.perf_counter() - start
     return data, encode_s, pixels, decode_s, math.nan, math.nan
+
+
+def _run_video_baseline(task: Task) -> ResultRow:
+    """A classical video codec on one video: per-frame RGB PSNR (mean over frames), YUV PSNR in
+    the source's YUV format (or 8-bit 4:2:0 BT.601 for RGB sources), bits over all frames."""
+    from ..io.colour import rgb_to_yuv
+    from ..io.video import VideoError, open_video, output_yuv_format
+    from .metrics import video_psnr, yuv_psnr
+    from .video_baselines import get_video_codec
+
+    source = open_video(task.image, frames=task.frames)
+    info = source.info
+    if info.rgb_bit_depth != 8:
+        raise VideoError(f"{task.image}: the video baselines take 8-bit videos")
+    frames = source.read_all()
+    codec = get_video_codec(task.codec)
+    data, encode_s = codec.encode(frames, info.fps, task.setting)
+    if task.keep is not None:
+        from ..io.images import atomic_write
+
+        task.keep.mkdir(parents=True, exist_ok=True)
+        suffix = ".webm" if codec.container == "webm" else ".mp4"
+        atomic_write(task.keep / f"{task.image.stem}_{task.setting:g}{suffix}", data)
+    start = time.perf_counter()
+    decoded = codec.decode(data, info.height, info.width)
+    decode_s = time.perf_counter() - start
+    if decoded.shape != frames.shape:
+        raise VideoError(f"{task.codec} decoded {decoded.shape} for {frames.shape} frames")
+    fmt = output_yuv_format(info)
+    yuv = float(np.mean([yuv_psnr(rgb_to_yuv(d, 8, fmt), rgb_to_yuv(f, 8, fmt), (1 << fmt.bit_depth) - 1)
+                         for d, f in zip(decoded, frames)]))
+    t = frames.shape[0]
+    return ResultRow(
+        codec=task.codec, image=task.image.stem, setting=task.setting,
+        bpp=8.0 * len(data) / (t * info.width * info.height), psnr=video_psnr(decoded, frames, 255),
+        ms_ssim=math.nan, bytes=len(data), width=info.width, height=info.height,
+        encode_seconds=encode_s, decode_seconds=decode_s, macs_per_pixel=math.nan,
+        frames=float(t), fps=float(info.fps), kbps=8.0 * len(data) / (t / float(info.fps)) / 1000.0,
+        psnr_yuv=yuv)
 
 
 def run_eval(tasks: list[Task], out_dir: Path, jobs: int = 1, name: str = "C3",
