@@ -180,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-files", action="store_true",
                    help="keep every coded file in OUT/files (IMAGE_SETTING.c3 for c3)")
     p.add_argument("--jobs", type=_positive_int, default=1, help="parallel processes")
+    p.add_argument("--scheduler", help="run every task on Dask: local:N (a local cluster of N "
+                                       "worker processes) or tcp://HOST:PORT (a dask scheduler)")
     p.add_argument("--out", required=True, help="output folder (results.tsv, summary.json, rd.png)")
     p.add_argument("--name", help="curve name in the summary and plot")
     p.add_argument("--anchor", nargs="*", default=[],
@@ -425,7 +427,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise UsageError("C3 does not encode videos in this version; videos can be evaluated "
                              "with the classical codecs: --codec " + ", ".join(VIDEO_CODECS))
         images = find_images(args.images)
-    threads = args.threads or threads_per_job(args.jobs)
+    if args.scheduler:
+        from .evaluation.cluster import check_scheduler
+
+        check_scheduler(args.scheduler)
+        if args.jobs != 1:
+            raise UsageError("--jobs is for local processes; with --scheduler the cluster's workers run the tasks")
+    # on a cluster one thread per task unless asked: results depend on the thread count, not the worker
+    threads = args.threads or (1 if args.scheduler else threads_per_job(args.jobs))
     if video:
         codec = get_video_codec(args.codec)
         if args.lmbda or args.quality:
@@ -464,7 +473,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   marm=args.marm, keep=keep, frames=args.frames)
              for image in images for setting in settings]
     rows = run_eval(tasks, out, jobs=args.jobs, name=name, description=description,
-                    progress=sys.stderr.isatty())
+                    progress=sys.stderr.isatty(), scheduler=args.scheduler)
     anchors = [load_curve(a) for a in args.anchor]
     summary = json.loads((out / "summary.json").read_text())["results"]
     plot_curves([Curve(name, summary["bpp"], summary["psnr-rgb"]), *anchors], out / "rd.png")
@@ -520,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from . import runtime
     from .coding.bitstream import BitstreamError
+    from .evaluation.runner import EvalError
     from .io.images import ImageError
 
     try:
@@ -529,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             return cmd_bench_speed(args)
         return COMMANDS[args.command](args)
-    except (ImageError, BitstreamError, ConfigError, UsageError, FileNotFoundError) as exc:
+    except (ImageError, BitstreamError, ConfigError, UsageError, FileNotFoundError, EvalError) as exc:
         print(f"c3: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

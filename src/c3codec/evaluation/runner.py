@@ -80,7 +80,17 @@ def find_videos(inputs: list[str]) -> list[Path]:
     return videos
 
 
-def run_task(task: Task) -> ResultRow:
+@dataclass(frozen=True)
+class TaskResult:
+    """What a task sends back: its row and the coded file (kept by the caller with --keep-files,
+    so that a worker on another machine needs no shared filesystem)."""
+
+    row: ResultRow
+    coded: bytes
+    suffix: str  # of the kept file: ".c3", ".mp4", ...
+
+
+def run_task(task: Task) -> TaskResult:
     """Encode, decode and measure one (image, setting). Runs in a worker process."""
     from .. import runtime
 
@@ -90,20 +100,20 @@ def run_task(task: Task) -> ResultRow:
     picture = load_image(task.image)
     run = _run_c3 if task.codec == "c3" else _run_classical
     data, encode_s, pixels, decode_s, macs, steps = run(picture, task)
-    return ResultRow(
+    row = ResultRow(
         codec=task.codec, image=task.image.stem, setting=task.setting,
         bpp=8.0 * len(data) / (picture.width * picture.height),
         psnr=psnr(pixels, picture.pixels, picture.max_value),
         ms_ssim=ms_ssim(pixels, picture.pixels, picture.max_value), bytes=len(data),
         width=picture.width, height=picture.height, encode_seconds=encode_s,
         decode_seconds=decode_s, macs_per_pixel=macs, stage1_steps=steps)
+    return TaskResult(row, data, ".c3" if task.codec == "c3" else f".{task.codec}")
 
 
 def _run_c3(picture: Picture, task: Task):
     from ..config import default_architecture, preset_fit_config
     from ..decoder import decode
     from ..encoder import encode
-    from ..io.images import atomic_write
 
     extra = {} if task.budget_seconds is None else {"budget_seconds": task.budget_seconds}
     arch = default_architecture(budget=task.budget_seconds is not None).with_marm(task.marm)
@@ -112,9 +122,6 @@ def _run_c3(picture: Picture, task: Task):
                     fit_config=preset_fit_config(task.preset, steps=task.steps,
                                                  network_init=task.network_init), **extra)
     encode_s = time.perf_counter() - start
-    if task.keep is not None:
-        task.keep.mkdir(parents=True, exist_ok=True)
-        atomic_write(task.keep / f"{task.image.stem}_{task.setting:g}.c3", result.data)
     start = time.perf_counter()
     decoded = decode(result.data)
     decode_s = time.perf_counter() - start
@@ -138,7 +145,7 @@ def _run_classical(picture: Picture, task: Task):
     return data, encode_s, pixels, decode_s, math.nan, math.nan
 
 
-def _run_video_baseline(task: Task) -> ResultRow:
+def _run_video_baseline(task: Task) -> TaskResult:
     """A classical video codec on one video: per-frame RGB PSNR (mean over frames), YUV PSNR in
     the source's YUV format (or 8-bit 4:2:0 BT.601 for RGB sources), bits over all frames."""
     from ..io.colour import rgb_to_yuv
@@ -153,12 +160,6 @@ def _run_video_baseline(task: Task) -> ResultRow:
     frames = source.read_all()
     codec = get_video_codec(task.codec)
     data, encode_s = codec.encode(frames, info.fps, task.setting)
-    if task.keep is not None:
-        from ..io.images import atomic_write
-
-        task.keep.mkdir(parents=True, exist_ok=True)
-        suffix = ".webm" if codec.container == "webm" else ".mp4"
-        atomic_write(task.keep / f"{task.image.stem}_{task.setting:g}{suffix}", data)
     start = time.perf_counter()
     decoded = codec.decode(data, info.height, info.width)
     decode_s = time.perf_counter() - start
@@ -168,18 +169,28 @@ def _run_video_baseline(task: Task) -> ResultRow:
     yuv = float(np.mean([yuv_psnr(rgb_to_yuv(d, 8, fmt), rgb_to_yuv(f, 8, fmt), (1 << fmt.bit_depth) - 1)
                          for d, f in zip(decoded, frames)]))
     t = frames.shape[0]
-    return ResultRow(
+    row = ResultRow(
         codec=task.codec, image=task.image.stem, setting=task.setting,
         bpp=8.0 * len(data) / (t * info.width * info.height), psnr=video_psnr(decoded, frames, 255),
         ms_ssim=math.nan, bytes=len(data), width=info.width, height=info.height,
         encode_seconds=encode_s, decode_seconds=decode_s, macs_per_pixel=math.nan,
         frames=float(t), fps=float(info.fps), kbps=8.0 * len(data) / (t / float(info.fps)) / 1000.0,
         psnr_yuv=yuv)
+    return TaskResult(row, data, ".webm" if codec.container == "webm" else ".mp4")
+
+
+class EvalError(RuntimeError):
+    """Some tasks failed; the others finished and their results are written."""
 
 
 def run_eval(tasks: list[Task], out_dir: Path, jobs: int = 1, name: str = "C3",
-             description: str = "", progress: bool = True, log=print) -> list[ResultRow]:
-    """Run every task not already in ``out_dir/results.tsv``; returns all rows of this codec."""
+             description: str = "", progress: bool = True, log=print,
+             scheduler: str | None = None) -> list[ResultRow]:
+    """Run every task not already in ``out_dir/results.tsv``; returns all rows of this codec.
+
+    Tasks run in this process (``jobs`` 1), in ``jobs`` local processes, or as Dask tasks
+    (``scheduler``: ``tcp://HOST:PORT`` or ``local:N``, :mod:`.cluster`). A task that fails is
+    reported and the others go on; :class:`EvalError` at the end says which failed."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table = out_dir / "results.tsv"
     done = {r.key for r in read_rows(table)}
@@ -191,27 +202,58 @@ def run_eval(tasks: list[Task], out_dir: Path, jobs: int = 1, name: str = "C3",
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), unit="task", file=sys.stderr, desc="eval")
+    failures: list[str] = []
     try:
-        if jobs <= 1:
-            for task in todo:
-                _finish(table, run_task(task), bar, log)
-        else:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                pending = {pool.submit(run_task, t) for t in todo}
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        _finish(table, future.result(), bar, log)
+        for task, outcome in _outcomes(todo, jobs, scheduler):
+            if isinstance(outcome, BaseException):
+                failures.append(f"{task.image.name} {task.setting:g}: {outcome}")
+                log(f"failed: {failures[-1]}")
+                if bar is not None:
+                    bar.update(1)
+                continue
+            _finish(table, task, outcome, bar, log)
     finally:
         if bar is not None:
             bar.close()
     keys = {t.key for t in tasks}
     rows = [r for r in read_rows(table) if r.key in keys]
     write_summary(out_dir / "summary.json", summarize(rows, name, description))
+    if failures:
+        raise EvalError(f"{len(failures)} of {len(todo)} tasks failed (first: {failures[0]})")
     return rows
 
 
-def _finish(table: Path, row: ResultRow, bar, log) -> None:
+def _outcomes(todo: list[Task], jobs: int, scheduler: str | None):
+    """(task, TaskResult or the exception it raised), as tasks finish."""
+    if scheduler:
+        from .cluster import dask_outcomes
+
+        yield from dask_outcomes(todo, scheduler)
+    elif jobs <= 1:
+        for task in todo:
+            try:
+                outcome = run_task(task)
+            except Exception as e:  # noqa: BLE001 - reported, the other tasks go on
+                outcome = e
+            yield task, outcome
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            pending = {pool.submit(run_task, t): t for t in todo}
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    task = pending.pop(future)
+                    error = future.exception()
+                    yield task, error if error is not None else future.result()
+
+
+def _finish(table: Path, task: Task, result: TaskResult, bar, log) -> None:
+    if task.keep is not None:
+        from ..io.images import atomic_write
+
+        task.keep.mkdir(parents=True, exist_ok=True)
+        atomic_write(task.keep / f"{task.image.stem}_{task.setting:g}{result.suffix}", result.coded)
+    row = result.row
     append_row(table, row)
     if bar is not None:
         bar.update(1)
