@@ -24,7 +24,7 @@ LAMBDAS = ["1e-2", "3e-3", "1e-3", "3e-4"]
 
 
 def run(mode: list[str], out: Path, steps: int) -> float:
-    command = [str(ROOT / ".venv" / "bin" / "c3"), "eval", *(str(KODAK / f"{i}.png") for i in IMAGES),
+    command = [sys.executable, "-m", "c3codec.cli", "eval", *(str(KODAK / f"{i}.png") for i in IMAGES),
                "--lmbda", *LAMBDAS, "--steps", str(steps), "--threads", "1", "--keep-files",
                "--out", str(out), *mode]
     start = time.perf_counter()
