@@ -39,6 +39,7 @@ class VideoBaselineError(ValueError):
 
 FORMAT = YuvFormat("420", 8, "bt601")
 PAD = 16  # frame sizes padded to a multiple of this (4:2:0 needs even; libx265 is happiest at 16)
+MIN_SIDE = 64  # and to at least this: libx265 corrupted its heap now and then on 48x32 frames
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def _encode(codec: VideoCodec, frames: np.ndarray, fps: Fraction, crf: int) -> t
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration otherwise
     start = time.perf_counter()
     t, h, w, _ = frames.shape
-    hp, wp = -(-h // PAD) * PAD, -(-w // PAD) * PAD
+    hp, wp = max(-(-h // PAD) * PAD, MIN_SIDE), max(-(-w // PAD) * PAD, MIN_SIDE)
     buf = io.BytesIO()
     with av.open(buf, "w", format=codec.container) as container:
         stream = container.add_stream(codec.encoder, rate=fps.limit_denominator(1 << 16))
