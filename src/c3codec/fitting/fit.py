@@ -65,7 +65,7 @@ def loss_and_gradients(model: C3Model, target: torch.Tensor, lmbda: float, mode:
     leaves = ([b.detach().requires_grad_() for b in bins], [b.detach().requires_grad_() for b in bins])
 
     def synthesis_branch() -> torch.Tensor:
-        mse = _mse(model.synthesize(leaves[0]), target)
+        mse = _mse(model.synthesize(leaves[0]), target, scratch_image=True)  # a temporary image
         mse.backward()
         return mse.detach()
 
@@ -89,17 +89,21 @@ def _quantized(model: C3Model, mode: QuantMode, quant_kwargs: dict) -> list[torc
     return quantize_grids(model.latents.in_bins(), mode, **quant_kwargs)  # type: ignore[arg-type]
 
 
-def _mse(image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return _MeanSquaredError.apply(image, target)
+def _mse(image: torch.Tensor, target: torch.Tensor, scratch_image: bool = False) -> torch.Tensor:
+    """``scratch_image``: ``image`` is a temporary that nothing else reads (nor saves for a
+    backward pass), and the difference may be written over it."""
+    return _MeanSquaredError.apply(image, target, scratch_image)
 
 
 class _MeanSquaredError(torch.autograd.Function):
     """``mean((image - target) ** 2)`` keeping one image-sized tensor (the difference) instead of
-    the four temporaries of the autograd graph (a 12 MP photo: 140 MB each)."""
+    the four temporaries of the autograd graph (a 12 MP photo: 140 MB each); over a scratch
+    image, none (at 12 MP every image-sized allocation in a step costs heap: fragmentation)."""
 
     @staticmethod
-    def forward(ctx, image: torch.Tensor, target: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        diff = image - target
+    def forward(ctx, image: torch.Tensor, target: torch.Tensor,  # type: ignore[override]
+                scratch_image: bool = False) -> torch.Tensor:
+        diff = image.sub_(target) if scratch_image else image - target
         ctx.save_for_backward(diff)
         flat = diff.reshape(-1)
         return torch.dot(flat, flat) / diff.numel()
@@ -107,7 +111,7 @@ class _MeanSquaredError(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (diff,) = ctx.saved_tensors
-        return diff.mul_(grad * (2.0 / diff.numel())), None
+        return diff.mul_(grad * (2.0 / diff.numel())), None, None
 
 
 def _bpp(bits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -363,18 +363,26 @@ int c3_mlp_backward(int depth, const int *widths, const float *params, const flo
  */
 #define MAX_CONV_CHANNELS 4
 
-/* xp = x with one replicated row and column on every side: (C, H + 2, W + 2). */
-static void pad_replicate(int C, int H, int W, const float *x, float *xp) {
-    const int64_t wp = W + 2;
-    for (int i = 0; i < C; i++)
-        for (int r = -1; r <= H; r++) {
-            const float *src = x + ((int64_t)i * H + (r < 0 ? 0 : (r >= H ? H - 1 : r))) * W;
-            float *dst = xp + ((int64_t)i * (H + 2) + r + 1) * wp;
-            dst[0] = src[0];
-            memcpy(dst + 1, src, (size_t)W * sizeof(float));
-            dst[W + 1] = src[W - 1];
-        }
+/* Row r + 1 of the edge-replicated padding of x, for r in -1 .. H (image row r clamped to
+ * 0 .. H - 1, with one replicated column on either side), of every channel: channel i's goes to
+ * dst + i * stride (W + 2 floats).
+ *
+ * The convolutions keep only the few padded rows they are working on, in a ring of rows (see
+ * RING_X, RING_G), not a padded copy of the image: at 12 MP the copies (and the padded
+ * gradient of the backward pass) were 140-280 MB allocated at the fitting step's memory peak.
+ * Every value is computed by the same operations in the same order as with whole copies. */
+static void pad_row(int C, int H, int W, const float *x, int r, float *dst, int64_t stride) {
+    for (int i = 0; i < C; i++) {
+        const float *src = x + ((int64_t)i * H + (r < 0 ? 0 : (r >= H ? H - 1 : r))) * W;
+        float *d = dst + i * stride;
+        d[0] = src[0];
+        memcpy(d + 1, src, (size_t)W * sizeof(float));
+        d[W + 1] = src[W - 1];
+    }
 }
+
+#define RING_X 3 /* padded input rows h .. h + 2 (padded indices) of output row h */
+#define RING_G 4 /* padded gradient rows h .. h + 2, and row 0 until row 1 is final */
 
 /* out[j] += sum_t c[t][0] a[t][j] + c[t][1] a[t][j + 1] + c[t][2] a[t][j + 2] for j < n: a row
  * of a 3-tap convolution over T input rows, in one pass over out. Two vectors of positions and
@@ -400,22 +408,25 @@ static void taps3(float *out, int n, int T, const float *const *a, const float (
 }
 
 /* pre = x + b + conv(x); out = GELU(pre) if apply_gelu (out may be pre otherwise).
- * scratch: C * (H + 2) * (W + 2) floats. Returns 0, or 1 for an unsupported shape. */
+ * scratch: C * RING_X * (W + 2) floats (padded row q of channel i in slot (i, q % RING_X)).
+ * Returns 0, or 1 for an unsupported shape. */
 int c3_residual_forward(int C, int H, int W, const float *x, const float *w, const float *b,
                         int apply_gelu, float *pre, float *out, float *scratch) {
     if (C < 1 || C > MAX_CONV_CHANNELS || H < 1 || W < 1) return 1;
-    const int64_t wp = W + 2;
+    const int64_t wp = W + 2, ring = RING_X * wp;
     const float *rows[3 * MAX_CONV_CHANNELS];
     float coef[3 * MAX_CONV_CHANNELS][3];
-    pad_replicate(C, H, W, x, scratch);
-    for (int o = 0; o < C; o++)
-        for (int h = 0; h < H; h++) {
+    pad_row(C, H, W, x, -1, scratch, ring);
+    pad_row(C, H, W, x, 0, scratch + wp, ring);
+    for (int h = 0; h < H; h++) {
+        pad_row(C, H, W, x, h + 1, scratch + ((h + 2) % RING_X) * wp, ring);
+        for (int o = 0; o < C; o++) {
             float *p = pre + ((int64_t)o * H + h) * W;
             const float *xr = x + ((int64_t)o * H + h) * W;
             for (int j = 0; j < W; j++) p[j] = xr[j] + b[o];
             for (int i = 0; i < C; i++)
                 for (int ky = 0; ky < 3; ky++) {
-                    rows[i * 3 + ky] = scratch + ((int64_t)i * (H + 2) + h + ky) * wp;
+                    rows[i * 3 + ky] = scratch + i * ring + ((h + ky) % RING_X) * wp;
                     for (int kx = 0; kx < 3; kx++) coef[i * 3 + ky][kx] = w[((o * C + i) * 3 + ky) * 3 + kx];
                 }
             taps3(p, W, 3 * C, rows, (const float (*)[3])coef);
@@ -424,6 +435,7 @@ int c3_residual_forward(int C, int H, int W, const float *x, const float *w, con
                 for (int j = 0; j < W; j++) q[j] = p[j] * normal_cdf(p[j]);
             }
         }
+    }
     return 0;
 }
 
@@ -458,16 +470,31 @@ static double row_sum(const float *a, int n) {
     return sum;
 }
 
+/* Padded row q (1 .. H) of the input gradient gp of one channel is final: fold the padding onto
+ * the edge pixels it was copied from (row 0 onto row 1 and row H + 1 onto row H, given as
+ * `above` and `below` where they apply, then the columns) and add it to gx's row q - 1. */
+static void fold_row(int W, float *r, const float *above, const float *below, float *dst) {
+    if (above)
+        for (int j = 0; j < W + 2; j++) r[j] += above[j];
+    if (below)
+        for (int j = 0; j < W + 2; j++) r[j] += below[j];
+    r[1] += r[0];
+    r[W] += r[W + 1];
+    for (int j = 0; j < W; j++) dst[j] += r[j + 1];
+}
+
 /* Given gout = dL/dout: gx = dL/dx, and adds dL/dw to gw (C * C * 9) and dL/db to gb (C), both
  * float64. pre is the forward pass's pre-activation for a layer with GELU, else NULL.
- * scratch: 2 * C * (H + 2) * (W + 2) + C * (W + 4) floats. Returns 0, or 1 for an unsupported
- * shape. */
+ * scratch: C * (RING_X + RING_G) * (W + 2) + C * (W + 4) floats. Returns 0, or 1 for an
+ * unsupported shape. */
 int c3_residual_backward(int C, int H, int W, const float *x, const float *w, const float *pre,
                          const float *gout, float *gx, double *gw, double *gb, float *scratch) {
     if (C < 1 || C > MAX_CONV_CHANNELS || H < 1 || W < 1) return 1;
-    const int64_t wp = W + 2, plane = (int64_t)H * W, padded = (int64_t)(H + 2) * wp;
-    float *xp = scratch, *gp = scratch + C * padded, *gz = gp + C * padded;
-    /* g = dL/dpre, kept in gx until the input gradient is added to it at the end */
+    const int64_t wp = W + 2, plane = (int64_t)H * W, ring_x = RING_X * wp, ring_g = RING_G * wp;
+    /* padded input row q of channel i: xp + i * ring_x + (q % RING_X) * wp; padded gradient
+     * row q: gp + i * ring_g + (q % RING_G) * wp */
+    float *xp = scratch, *gp = scratch + C * ring_x, *gz = gp + C * ring_g;
+    /* g = dL/dpre, kept in gx until the input gradient is added to it, row by row */
     if (pre) {
         for (int64_t k = 0; k < C * plane; k++) {
             const float v = pre[k];
@@ -476,18 +503,22 @@ int c3_residual_backward(int C, int H, int W, const float *x, const float *w, co
     } else {
         memcpy(gx, gout, (size_t)(C * plane) * sizeof(float));
     }
-    pad_replicate(C, H, W, x, xp);
-    memset(gp, 0, (size_t)(C * padded) * sizeof(float));
+    pad_row(C, H, W, x, -1, xp, ring_x);
+    pad_row(C, H, W, x, 0, xp + wp, ring_x);
+    for (int i = 0; i < C; i++) memset(gp + i * ring_g, 0, (size_t)(2 * wp) * sizeof(float)); /* rows 0, 1 */
     memset(gz, 0, (size_t)(C * (W + 4)) * sizeof(float));
     const float *rows[MAX_CONV_CHANNELS];
     float coef[MAX_CONV_CHANNELS][3];
     for (int h = 0; h < H; h++) {
+        pad_row(C, H, W, x, h + 1, xp + ((h + 2) % RING_X) * wp, ring_x);
+        for (int i = 0; i < C; i++) /* row h + 2 is first written now */
+            memset(gp + i * ring_g + ((h + 2) % RING_G) * wp, 0, (size_t)wp * sizeof(float));
         for (int o = 0; o < C; o++) {
             const float *g = gx + o * plane + (int64_t)h * W;
             gb[o] += row_sum(g, W);
             for (int i = 0; i < C; i++)
                 for (int ky = 0; ky < 3; ky++)
-                    dot3(g, xp + (int64_t)i * padded + (int64_t)(h + ky) * wp, W, gw + ((o * C + i) * 3 + ky) * 3);
+                    dot3(g, xp + i * ring_x + ((h + ky) % RING_X) * wp, W, gw + ((o * C + i) * 3 + ky) * 3);
             memcpy(gz + o * (W + 4) + 2, g, (size_t)W * sizeof(float)); /* g with 2 zeros each side */
             rows[o] = gz + o * (W + 4);
         }
@@ -496,22 +527,17 @@ int c3_residual_backward(int C, int H, int W, const float *x, const float *w, co
             for (int ky = 0; ky < 3; ky++) {
                 for (int o = 0; o < C; o++)
                     for (int kx = 0; kx < 3; kx++) coef[o][2 - kx] = w[((o * C + i) * 3 + ky) * 3 + kx];
-                taps3(gp + (int64_t)i * padded + (int64_t)(h + ky) * wp, W + 2, C, rows, (const float (*)[3])coef);
+                taps3(gp + i * ring_g + ((h + ky) % RING_G) * wp, W + 2, C, rows, (const float (*)[3])coef);
             }
-    }
-    /* fold the border of the padded gradient onto the edge pixels it was copied from */
-    for (int i = 0; i < C; i++) {
-        float *base = gp + i * padded;
-        for (int j = 0; j < W + 2; j++) {
-            base[wp + j] += base[j];
-            base[(int64_t)H * wp + j] += base[(int64_t)(H + 1) * wp + j];
-        }
-        for (int h = 1; h <= H; h++) {
-            float *r = base + (int64_t)h * wp;
-            r[1] += r[0];
-            r[W] += r[W + 1];
-            float *dst = gx + i * plane + (int64_t)(h - 1) * W;
-            for (int j = 0; j < W; j++) dst[j] += r[j + 1];
+        /* padded row q gets terms from g rows q - 2 .. q only: row h is now final (and g's row
+         * h - 1, which its fold adds to, is no longer read); the last step finishes row H */
+        for (int i = 0; i < C; i++) {
+            float *base = gp + i * ring_g;
+            if (h >= 1)
+                fold_row(W, base + (h % RING_G) * wp, h == 1 ? base : NULL, NULL, gx + i * plane + (int64_t)(h - 1) * W);
+            if (h == H - 1)
+                fold_row(W, base + (H % RING_G) * wp, H == 1 ? base : NULL, base + ((H + 1) % RING_G) * wp,
+                         gx + i * plane + (int64_t)(H - 1) * W);
         }
     }
     return 0;

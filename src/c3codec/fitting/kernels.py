@@ -39,6 +39,7 @@ MAX_WIDTH = 64  # as in kernels.c
 MAX_DEPTH = 8
 MAX_CONV_CHANNELS = 4
 LANES = 8  # partial sums per parameter gradient
+RING_X, RING_G = 3, 4  # padded rows the residual convolutions keep (as kernels.c)
 
 _P, _INT, _I64, _U32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_uint32
 
@@ -149,7 +150,7 @@ class FusedResidual:
         c, h, w = x.shape
         pre = torch.empty_like(x)
         out = torch.empty_like(x) if gelu else pre
-        scratch = x.new_empty(c * (h + 2) * (w + 2))
+        scratch = x.new_empty(c * RING_X * (w + 2))  # a few padded rows, not a padded image
         weight, bias = weight.detach().contiguous(), bias.detach().contiguous()  # alive during the call
         code = self.lib.c3_residual_forward(c, h, w, x.data_ptr(), weight.data_ptr(), bias.data_ptr(),
                                             int(gelu), pre.data_ptr(), out.data_ptr(), scratch.data_ptr())
@@ -165,7 +166,7 @@ class FusedResidual:
         grad_x = torch.empty_like(x)
         grad_w = torch.zeros(weight.shape, dtype=torch.float64)
         grad_b = torch.zeros(c, dtype=torch.float64)
-        scratch = x.new_empty(2 * c * (h + 2) * (w + 2) + c * (w + 4))
+        scratch = x.new_empty(c * (RING_X + RING_G) * (w + 2) + c * (w + 4))  # rows, as forward
         weight = weight.detach().contiguous()
         code = self.lib.c3_residual_backward(c, h, w, x.data_ptr(), weight.data_ptr(),
                                              None if pre is None else pre.data_ptr(),
@@ -214,20 +215,25 @@ class FusedRate:
         self.context = context
 
     def band(self, params: torch.Tensor, padded: torch.Tensor, bins: torch.Tensor, rows: range,
-             laplace: tuple[float, ...], grad_bins: torch.Tensor | None
+             laplace: tuple[float, ...], grad_bins: torch.Tensor | None,
+             grad_padded: torch.Tensor | None = None, lanes: torch.Tensor | None = None
              ) -> tuple[float, torch.Tensor | None, torch.Tensor | None]:
         """Bits of rows ``rows`` of ``bins`` ((H, W), bin units) given ``padded``: the grid in
         real units with ``context // 2`` zero rows above and columns each side. ``laplace``:
         step, shift, lo, hi, min_log2 (see ``FusedLaplace.bits``). With ``grad_bins`` also
         writes the bits' derivatives by these rows' bins into it, and returns those by the rows
         ``rows.start .. rows.stop + context // 2`` of ``padded`` and the parameter gradient
-        lanes (see ``FusedMLP.gradients``)."""
+        lanes (see ``FusedMLP.gradients``), in ``grad_padded`` and ``lanes`` where given
+        (zeroed, contiguous), else in new tensors."""
         half = self.context // 2
         bits = ctypes.c_double(0.0)
-        grad_padded = lanes = None
-        if grad_bins is not None:
-            grad_padded = padded.new_zeros(len(rows) + half, padded.shape[1])
-            lanes = self.mlp.new_lanes()
+        if grad_bins is None:
+            grad_padded = lanes = None
+        else:
+            if grad_padded is None:
+                grad_padded = padded.new_zeros(len(rows) + half, padded.shape[1])
+            if lanes is None:
+                lanes = self.mlp.new_lanes()
         code = self.mlp.lib.c3_arm_rate(
             self.mlp.depth, self.mlp._widths, params.data_ptr(), self.context, *bins.shape,
             padded.data_ptr(), bins.data_ptr(), rows.start, rows.stop, *laplace, ctypes.byref(bits),

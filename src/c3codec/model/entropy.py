@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ..config import EntropyConfig
 from ..exact.arm import causal_offsets, prev_offsets
 from ..runtime import share_chunks
-from ..fitting.kernels import FusedLaplace, FusedRate, fused_laplace, fused_rate, sum_lanes
+from ..fitting.kernels import LANES, FusedLaplace, FusedRate, fused_laplace, fused_rate, sum_lanes
 from .latents import downsample2
 from .mlp import mlp_channels_first
 
@@ -196,12 +196,24 @@ class _FusedGridRates(torch.autograd.Function):
         padded = [F.pad(b * step, (half, half, half, 0)) for b in bins]
         grad_bins = [torch.empty_like(b) if need_grad else None for b in bins]
         tasks = [(k, rows) for k, b in enumerate(bins) for rows in _bands(*b.shape)]
+        # Every band's gradient outputs are views of two blocks allocated here, not a thousand
+        # small tensors allocated by whichever thread runs the band: at 12 MP those, left in the
+        # holes of image-sized buffers freed earlier in the step, fragmented the heap (hundreds
+        # of MB of peak memory). The same values (zeroed, as the kernel expects).
+        grad_blocks: list[torch.Tensor | None] = [None] * len(tasks)
+        lane_blocks: list[torch.Tensor | None] = [None] * len(tasks)
+        if need_grad:
+            sizes = [(len(rows) + half) * padded[k].shape[1] for k, rows in tasks]
+            grad_blocks = [block.view(-1, padded[k].shape[1])
+                           for block, (k, _) in zip(padded[0].new_zeros(sum(sizes)).split(sizes), tasks)]
+            lane_blocks = list(torch.zeros(len(tasks), kernel.mlp.num_params * LANES).unbind())
 
         results: list[tuple] = [()] * len(tasks)
 
         def work(t: int) -> None:  # any thread may run any band: each has its own outputs
             k, rows = tasks[t]
-            results[t] = kernel.band(packed, padded[k], bins[k], rows, laplace, grad_bins[k])
+            results[t] = kernel.band(packed, padded[k], bins[k], rows, laplace, grad_bins[k],
+                                     grad_blocks[t], lane_blocks[t])
 
         share_chunks(work, len(tasks))
         totals = [0.0] * num_grids
@@ -213,8 +225,11 @@ class _FusedGridRates(torch.autograd.Function):
             if need_grad:
                 grad_padded[k][rows.start: rows.stop + half] += band_grad
                 lanes[k].append(band_lanes)
+        results = grad_blocks = band_grad = None  # free the bands' gradient block now
         if need_grad:
-            ctx.grad_bins = [g + step * p[half:, half: p.shape[1] - half] for g, p in zip(grad_bins, grad_padded)]
+            # g + step * p, in place: one grid-sized tensor less (the same two roundings)
+            ctx.grad_bins = [g.add_(p[half:, half: p.shape[1] - half].mul_(step))
+                             for g, p in zip(grad_bins, grad_padded)]
             ctx.lanes = [sum_lanes(grid_lanes) for grid_lanes in lanes]
             ctx.kernel = kernel
         return torch.tensor(totals, dtype=bins[0].dtype)

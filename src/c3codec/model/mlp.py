@@ -28,12 +28,16 @@ CHUNK = 16384
 lose more to per-chunk Python overhead than they gain in cache hits."""
 
 
-def mlp_channels_first(layers: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
-    """``(in_features, N)`` -> ``(out_features, N)`` through ``layers`` with GELU in between."""
+def mlp_channels_first(layers: nn.ModuleList, x: torch.Tensor, scratch_input: bool = False) -> torch.Tensor:
+    """``(in_features, N)`` -> ``(out_features, N)`` through ``layers`` with GELU in between.
+
+    ``scratch_input``: ``x`` is a temporary that nothing else reads (the synthesis's upsampled
+    latents), so the backward pass may write the input gradient over it (see
+    :class:`_ChunkedMLP`); never for a tensor the caller keeps, nor with ``retain_graph``."""
     weights = [layer.weight for layer in layers]
     biases = [layer.bias for layer in layers]
     if x.device.type == "cpu" and x.shape[1] > CHUNK:
-        return _ChunkedMLP.apply(x, len(layers), *weights, *biases)
+        return _ChunkedMLP.apply(x, scratch_input, len(layers), *weights, *biases)
     return plain_mlp(weights, biases, x)
 
 
@@ -60,8 +64,10 @@ class _ChunkedMLP(torch.autograd.Function):
     """Chunks through the fused kernel (:mod:`.fused`) where it can run, else through PyTorch."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, depth: int, *params: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, scratch_input: bool, depth: int,  # type: ignore[override]
+                *params: torch.Tensor) -> torch.Tensor:
         weights, biases = params[:depth], params[depth:]
+        x_ptr = x.data_ptr()
         x = x.contiguous()
         n = x.shape[1]
         out = x.new_empty(weights[-1].shape[0], n)
@@ -76,7 +82,7 @@ class _ChunkedMLP(torch.autograd.Function):
         else:
             share_chunks(lambda k: kernel.forward(packed, x, out, starts[k], min(starts[k] + CHUNK, n)),
                          len(starts))
-        ctx.depth = depth
+        ctx.depth, ctx.scratch_input = depth, scratch_input and x.data_ptr() == x_ptr
         ctx.kernel, ctx.packed = kernel, packed
         ctx.save_for_backward(x, *params)
         return out
@@ -88,7 +94,11 @@ class _ChunkedMLP(torch.autograd.Function):
         weights, biases = params[:depth], params[depth:]
         grad_out = grad_out.contiguous()
         need_x = ctx.needs_input_grad[0]
-        grad_x = torch.empty_like(x) if need_x else None
+        # Over a scratch input, its gradient overwrites it: every block of positions is read
+        # (copied into the kernel's scratch, or recomputed into fresh tensors below) before its
+        # gradient is written, and blocks do not overlap. At 12 MP the synthesis's input is
+        # 7 x 12 M floats (330 MB) that would otherwise be allocated again at the step's peak.
+        grad_x = (x if ctx.scratch_input else torch.empty_like(x)) if need_x else None
         n = x.shape[1]
         starts = range(0, n, CHUNK)
 
@@ -100,7 +110,7 @@ class _ChunkedMLP(torch.autograd.Function):
 
             share_chunks(fused_work, len(starts))
             grad_w, grad_b = kernel.gradients(sum_lanes(lanes))
-            return (grad_x, None, *grad_w, *grad_b)
+            return (grad_x, None, None, *grad_w, *grad_b)
 
         grad_w = [torch.zeros_like(w) for w in weights]
         grad_b = [torch.zeros_like(b) for b in biases]
@@ -116,4 +126,4 @@ class _ChunkedMLP(torch.autograd.Function):
                 grad_b[0].add_(g.sum(dim=1))
                 if need_x:
                     torch.mm(weights[0].T, g, out=grad_x[:, s:s + CHUNK])
-        return (grad_x, None, *grad_w, *grad_b)
+        return (grad_x, None, None, *grad_w, *grad_b)

@@ -37,10 +37,13 @@ class Synthesis(nn.Module):
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        """(N_grids, H, W) upsampled latents (real units) -> (C, H, W) image in [0, 1]."""
+    def forward(self, latents: torch.Tensor, scratch_input: bool = False) -> torch.Tensor:
+        """(N_grids, H, W) upsampled latents (real units) -> (C, H, W) image in [0, 1].
+
+        ``scratch_input``: ``latents`` is a temporary the caller does not keep, which the
+        backward pass may overwrite with its gradient (see ``mlp.mlp_channels_first``)."""
         n, h, w = latents.shape
-        x = mlp_channels_first(self.mlp, latents.reshape(n, h * w)).reshape(-1, h, w)  # (C, H, W)
+        x = mlp_channels_first(self.mlp, latents.reshape(n, h * w), scratch_input).reshape(-1, h, w)  # (C, H, W)
         kernel = fused_residual(x.shape[0], self.config.residual_kernel, x.dtype)
         if x.device.type != "cpu" or kernel is None:
             x = self._residual_layers(x)
@@ -66,11 +69,18 @@ class Synthesis(nn.Module):
 
 class _ClipWithIdentityGradient(torch.autograd.Function):
     """``x.clamp(0, 1)`` forward, identity backward, with one image-sized tensor instead of the
-    three of ``x + (x.clamp(0, 1) - x).detach()`` (a 12 MP photo: 140 MB each)."""
+    three of ``x + (x.clamp(0, 1) - x).detach()`` (a 12 MP photo: 140 MB each).
+
+    In place: ``x`` is the last layer's output, which no backward pass reads (marked dirty, so
+    autograd would refuse, not miscompute, if one did): one image-sized allocation less per
+    step, each of which costs heap at 12 MP (see ``runtime.configure``)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return x.clamp(0.0, 1.0)
+        if x._is_view():  # the PyTorch residual path's output: a view, left alone
+            return x.clamp(0.0, 1.0)
+        ctx.mark_dirty(x)
+        return x.clamp_(0.0, 1.0)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
