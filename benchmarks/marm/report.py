@@ -66,7 +66,7 @@ def main() -> None:
     lines = [f"# MARM: BD-rate and decode time for every M ({args.run.name})", "",
              f"{len(images)} Kodak images ({', '.join(images)}), lambdas "
              f"{', '.join(f'{s:g}' for s in settings)}, the same fitting per encoding "
-             f"({args.run.name}: `benchmarks/marm/run.sh`), budget architecture (12-wide networks). "
+             f"({args.run.name}: `benchmarks/marm/run.sh`), `c3 eval`'s default architecture (C3's (18, 18) networks, 7 grids). "
              f"Decode times: this machine ({cpu_name()}), {args.threads} threads, medians of "
              f"{args.repeats} decodes of every file, all M interleaved; to pixels (no PNG).", "",
              "| M | ARU grids | BD-rate vs M=0 (cubic) | (PCHIP) | BD-PSNR | decode kodim01 (ms) | "
