@@ -423,7 +423,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.crf or args.frames:
             raise UsageError("--crf and --frames are for the video codecs ("
                              + ", ".join(VIDEO_CODECS) + ")")
-        if any(is_video_path(p) and not Path(p).is_dir() for p in args.images):
+        if any(is_video_path(p) for p in args.images):
             raise UsageError("C3 does not encode videos in this version; videos can be evaluated "
                              "with the classical codecs: --codec " + ", ".join(VIDEO_CODECS))
         images = find_images(args.images)

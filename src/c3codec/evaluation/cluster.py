@@ -38,7 +38,7 @@ def check_scheduler(spec: str) -> None:
                          f"tcp://HOST:PORT (a running dask scheduler)")
 
 
-def _client(spec: str, workers_threads: int = 1):
+def _client(spec: str):
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -46,7 +46,7 @@ def _client(spec: str, workers_threads: int = 1):
                              "(the distributed package)") from None
     check_scheduler(spec)
     if spec.startswith("local:"):
-        cluster = LocalCluster(n_workers=int(spec[6:]), threads_per_worker=workers_threads,
+        cluster = LocalCluster(n_workers=int(spec[6:]), threads_per_worker=1,  # one task per worker process
                                processes=True, dashboard_address=None, silence_logs=logging.ERROR)
         return Client(cluster), cluster
     try:

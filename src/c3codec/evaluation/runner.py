@@ -61,10 +61,13 @@ def find_images(inputs: list[str]) -> list[Path]:
             raise ImageError(f"{item}: no such file or folder")
     if not images:
         raise ImageError("no images found in " + ", ".join(inputs))
-    stems = [p.stem for p in images]
-    if len(set(stems)) != len(stems):
-        raise ImageError("image names must be unique (results are keyed by file name)")
-    return images
+    return _unique_names(images, "image", ImageError)
+
+
+def _unique_names(paths: list[Path], kind: str, error: type[Exception]) -> list[Path]:
+    if len({p.stem for p in paths}) != len(paths):
+        raise error(f"{kind} names must be unique (results are keyed by file name)")
+    return paths
 
 
 def find_videos(inputs: list[str]) -> list[Path]:
@@ -75,9 +78,7 @@ def find_videos(inputs: list[str]) -> list[Path]:
     for p in videos:
         if not p.is_file():
             raise VideoError(f"{p}: no such video file")
-    if len({p.stem for p in videos}) != len(videos):
-        raise VideoError("video names must be unique (results are keyed by file name)")
-    return videos
+    return _unique_names(videos, "video", VideoError)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,14 @@
 """Classical video codecs to draw RD curves against, through PyAV (its wheels bundle FFmpeg with
-libx265, libx264, SVT-AV1 and libvpx), in-process like the image baselines.
+libx265, libx264, SVT-AV1 and libvpx), without command-line binaries like the image baselines.
 
 Frames go in as the 8-bit 4:2:0 planes :mod:`c3codec.io.colour` makes of the RGB frames (the
 same conversion the codec's reader uses: a Y4M source goes in with its own planes, to within one
 code value of rounding), and the decoded planes come back through the same conversion, so every
-codec is measured by the same PSNR code on the same RGB frames. Odd sizes are padded to even
-(edge replication; 4:2:0 encoders need even sizes) and cropped after decoding; the padding's
-bits are counted.
+codec is measured by the same PSNR code on the same RGB frames. Sizes are padded to multiples of
+16 and at least 64x64 (edge replication: 4:2:0 needs even sizes, and libx265 in PyAV 18.1
+corrupted its heap on some frames smaller than that) and cropped after decoding; the padding's
+bits are counted (none for the usual video sizes). Each encode runs in a child process (see
+:meth:`VideoCodec.encode`).
 
 ========= ========== ================================================================
 name      encoder    settings
@@ -31,6 +33,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..io.colour import YuvFormat, rgb_to_yuv, yuv_to_rgb
+from ..io.video import pyav_planes
 
 
 class VideoBaselineError(ValueError):
@@ -57,6 +60,10 @@ class VideoCodec:
 
         return self.encoder in av.codecs_available
 
+    def require_available(self) -> None:
+        if not self.available():
+            raise VideoBaselineError(f"{self.name}: FFmpeg in this PyAV build has no {self.encoder}")
+
     def encode(self, frames: np.ndarray, fps: Fraction, crf: float) -> tuple[bytes, float]:
         """Compress (T, H, W, 3) uint8 RGB frames at ``crf``: the file's bytes and the encoder's
         seconds. Runs in a child process: libx265 in PyAV 18.1 corrupts its heap when one
@@ -66,8 +73,7 @@ class VideoCodec:
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
-        if not self.available():
-            raise VideoBaselineError(f"{self.name}: FFmpeg in this PyAV build has no {self.encoder}")
+        self.require_available()
         lo, hi = self.crf_range
         if crf != int(crf) or not lo <= crf <= hi:
             raise VideoBaselineError(f"{self.name}: CRF must be an integer in {lo}..{hi}, got {crf:g}")
@@ -86,10 +92,9 @@ class VideoCodec:
         out = []
         with av.open(io.BytesIO(data), "r") as container:
             for frame in container.decode(container.streams.video[0]):
-                planes = [_plane_array(p) for p in frame.planes[:3]]
-                y, u, v = planes[0][:height, :width], planes[1], planes[2]
+                y, u, v = pyav_planes(frame, FORMAT)
                 ch, cw = FORMAT.chroma_size(height, width)
-                out.append(yuv_to_rgb((y, u[:ch, :cw], v[:ch, :cw]), FORMAT))
+                out.append(yuv_to_rgb((y[:height, :width], u[:ch, :cw], v[:ch, :cw]), FORMAT))
         return np.stack(out)
 
 
@@ -129,10 +134,6 @@ def _yuv_frame(planes, width: int, height: int):
     return frame
 
 
-def _plane_array(plane) -> np.ndarray:
-    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
-
-
 _QUIET_X265 = "log-level=error"
 VIDEO_CODECS: dict[str, VideoCodec] = {c.name: c for c in [
     VideoCodec("x265", "libx265", "mp4", {"preset": "medium", "x265-params": f"bframes=0:{_QUIET_X265}"},
@@ -152,6 +153,5 @@ def get_video_codec(name: str) -> VideoCodec:
     codec = VIDEO_CODECS.get(name)
     if codec is None:
         raise VideoBaselineError(f"unknown video codec {name!r}; known: {', '.join(VIDEO_CODECS)}")
-    if not codec.available():
-        raise VideoBaselineError(f"{name}: FFmpeg in this PyAV build has no {codec.encoder}")
+    codec.require_available()
     return codec

@@ -223,17 +223,13 @@ class FusedRate:
         step, shift, lo, hi, min_log2 (see ``FusedLaplace.bits``). With ``grad_bins`` also
         writes the bits' derivatives by these rows' bins into it, and returns those by the rows
         ``rows.start .. rows.stop + context // 2`` of ``padded`` and the parameter gradient
-        lanes (see ``FusedMLP.gradients``), in ``grad_padded`` and ``lanes`` where given
-        (zeroed, contiguous), else in new tensors."""
-        half = self.context // 2
+        lanes (see ``FusedMLP.gradients``) in ``grad_padded`` and ``lanes``, which the caller
+        gives with ``grad_bins`` (zeroed, contiguous: views of blocks it allocates once)."""
         bits = ctypes.c_double(0.0)
         if grad_bins is None:
             grad_padded = lanes = None
-        else:
-            if grad_padded is None:
-                grad_padded = padded.new_zeros(len(rows) + half, padded.shape[1])
-            if lanes is None:
-                lanes = self.mlp.new_lanes()
+        elif grad_padded is None or lanes is None:
+            raise ValueError("band(): grad_bins needs grad_padded and lanes")
         code = self.mlp.lib.c3_arm_rate(
             self.mlp.depth, self.mlp._widths, params.data_ptr(), self.context, *bins.shape,
             padded.data_ptr(), bins.data_ptr(), rows.start, rows.stop, *laplace, ctypes.byref(bits),

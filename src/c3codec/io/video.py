@@ -339,8 +339,7 @@ def _open_pyav(path: Path, start: int, stop: int | None, matrix: str | None) -> 
             matrix = "bt709" if int(getattr(ctx, "colorspace", 0) or 0) == 1 else "bt601"
         full = full or int(getattr(ctx, "color_range", 0) or 0) == 2  # AVCOL_RANGE_JPEG
         fmt = YuvFormat(chroma, depth, matrix, full)
-    info = VideoInfo(width, height, Fraction(rate), _selected(stream.frames or None, start, stop), fmt,
-                     _rgb_depth=8)
+    info = VideoInfo(width, height, Fraction(rate), _selected(stream.frames or None, start, stop), fmt)
 
     def frames() -> Iterator[np.ndarray]:
         index = 0
@@ -366,15 +365,18 @@ def _open_pyav(path: Path, start: int, stop: int | None, matrix: str | None) -> 
 def _pyav_rgb(frame, fmt: YuvFormat | None) -> np.ndarray:
     if fmt is None or frame.format.name not in PYAV_YUV:
         return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
-    dtype = np.uint8 if fmt.bit_depth == 8 else np.dtype("<u2")
-    planes = []
-    for plane in frame.planes[: 1 if fmt.chroma == "mono" else 3]:
-        bytes_per = dtype.itemsize if isinstance(dtype, np.dtype) else 1
-        row = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // bytes_per)
-        planes.append(row[:, : plane.width])
+    return yuv_to_rgb(pyav_planes(frame, fmt), fmt)
+
+
+def pyav_planes(frame, fmt: YuvFormat) -> Planes:
+    """A decoded PyAV frame's planes as arrays in ``fmt`` (views of the frame, without the
+    padding FFmpeg adds at the end of each line)."""
+    dtype = np.dtype(np.uint8 if fmt.bit_depth == 8 else "<u2")
+    planes = [np.frombuffer(p, dtype=dtype).reshape(p.height, p.line_size // dtype.itemsize)[:, : p.width]
+              for p in frame.planes[: 1 if fmt.chroma == "mono" else 3]]
     if fmt.chroma == "mono":
-        planes += [None, None]
-    return yuv_to_rgb((planes[0], planes[1], planes[2]), fmt)
+        return planes[0], None, None
+    return planes[0], planes[1], planes[2]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,10 +401,10 @@ def open_video(path: str | os.PathLike[str], frames: str | tuple[int, int | None
 
 
 def is_video_path(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` names a video input rather than an image (by suffix or folder)."""
-    path = Path(path)
-    return path.is_dir() or path.suffix.lower() in (".y4m", *RAW_SUFFIXES, ".mp4", ".mkv", ".webm",
-                                                    ".mov", ".avi", ".m4v", ".ts")
+    """Whether ``path`` names a video file rather than an image, by its suffix (a folder may hold
+    either images or frames: the caller decides)."""
+    return Path(path).suffix.lower() in (".y4m", *RAW_SUFFIXES, ".mp4", ".mkv", ".webm",
+                                         ".mov", ".avi", ".m4v", ".ts")
 
 
 # ---------------------------------------------------------------------------------------------
