@@ -483,7 +483,7 @@ def test_synthesis_takes_the_fused_residual_path_with_the_same_result():
     latents = torch.randn(7, 24, 40)
     fused_image = synthesis(latents)
     mlp_out = mlp.mlp_channels_first(synthesis.mlp, latents.reshape(7, -1)).reshape(3, 24, 40)
-    torch_image = synthesis._residual_layers(mlp_out).clamp(0.0, 1.0)
+    torch_image = synthesis._residual_layers(mlp_out[None])[0].clamp(0.0, 1.0)
     assert torch.allclose(fused_image, torch_image, atol=2e-6)
     assert 0.0 < fused_image.mean() < 1.0 and fused_image.std() > 0.05  # not a trivial image
 

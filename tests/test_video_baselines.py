@@ -84,8 +84,10 @@ def test_cli_eval_video_errors(tmp_path, capsys):
     clip = smooth_clip(2, 8, 8)
     source = tmp_path / "v.y4m"
     write_video(source, iter(clip), VideoInfo(8, 8, Fraction(25), 2, YuvFormat()))
-    assert main(["eval", str(source), "--lmbda", "1e-3", "--out", str(tmp_path / "a")]) == 2
-    assert "does not encode videos" in capsys.readouterr().err
+    assert main(["eval", str(source), "--lmbda", "1e-3", "--marm", "2", "--out", str(tmp_path / "a")]) == 2
+    assert "--marm is for images" in capsys.readouterr().err
+    assert main(["eval", str(source), "--codec", "jpeg", "--out", str(tmp_path / "a")]) == 2
+    assert "image codec" in capsys.readouterr().err
     assert main(["eval", str(source), "--codec", "x265", "--lmbda", "1e-3", "--out", str(tmp_path / "b")]) == 2
     assert main(["eval", str(tmp_path / "missing.y4m"), "--codec", "x265", "--out", str(tmp_path / "c")]) == 2
     bad = tmp_path / "bad.y4m"

@@ -18,6 +18,9 @@ from .config import (PRESETS, Approximation, ArchitectureConfig, ConfigError, Ne
                      default_architecture)
 
 
+VIDEO_MAGIC = b"C3VD"  # coding/container.py's (not imported: it would load the video code)
+
+
 class UsageError(ValueError):
     """A command-line value that is well-formed but unusable."""
 
@@ -62,6 +65,20 @@ def _duration(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
     return value
+
+
+def _video_size(text: str) -> tuple[int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 176x144, got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def _patch_counts(text: str) -> tuple[int, int, int]:
+    parts = text.split(",")
+    if len(parts) != 3 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected three positive counts T,H,W, e.g. 2,1,2, got {text!r}")
+    return int(parts[0]), int(parts[1]), int(parts[2])
 
 
 def _device(text: str) -> str:
@@ -127,15 +144,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="c3", description="C3 overfitted neural image codec")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("encode", help="compress an image to a .c3 file")
-    p.add_argument("input", help="image file (PNG, JPEG, WebP, TIFF, PPM, ...)")
-    p.add_argument("-o", "--output", required=True, help="output .c3 file")
+    p = sub.add_parser("encode", help="compress an image to a .c3 file, or a video to a .c3v file")
+    p.add_argument("input", help="image file (PNG, JPEG, WebP, TIFF, PPM, ...), or a video: Y4M, raw "
+                                 ".yuv, anything FFmpeg reads (mp4, mkv, webm ...), a folder of PNG frames")
+    p.add_argument("-o", "--output", required=True, help="output .c3 file (.c3v for a video)")
     _add_fit_options(p)
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    v = p.add_argument_group("videos")
+    v.add_argument("--frames", help="the frames to code, A:B (e.g. 0:30) or a count")
+    v.add_argument("--video-size", type=_video_size, default=None, metavar="WxH",
+                   help="raw .yuv: frame size (default: from the file name, e.g. name_176x144_30fps.yuv)")
+    v.add_argument("--fps", type=_positive_float, default=None, help="raw .yuv and PNG folders: frame rate")
+    v.add_argument("--yuv-format", choices=["420", "444"], default=None, help="raw .yuv: chroma format")
+    v.add_argument("--yuv-bit-depth", type=int, choices=range(8, 17), default=None, metavar="8-16",
+                   help="raw .yuv: bits per sample")
+    v.add_argument("--patches", type=_patch_counts, default=None, metavar="T,H,W",
+                   help="patches along time, rows and columns (default: C3's patch size for lambda)")
 
-    p = sub.add_parser("decode", help="decompress a .c3 file to PNG")
-    p.add_argument("input", help=".c3 file")
-    p.add_argument("-o", "--output", required=True, help="output PNG file")
+    p = sub.add_parser("decode", help="decompress a .c3 file to PNG, or a .c3v file to a video")
+    p.add_argument("input", help=".c3 or .c3v file")
+    p.add_argument("-o", "--output", required=True,
+                   help="output PNG file; for a video .y4m, .yuv, .mkv (lossless FFV1) or a folder "
+                        "of PNGs (a path without suffix)")
     p.add_argument("--png-level", type=int, choices=range(10), default=6, metavar="0-9",
                    help="zlib level of the PNG (default 6; 1 writes a large photo ~3x faster, "
                         "~40%% larger)")
@@ -233,12 +263,26 @@ def _check_output(path: str) -> None:
         raise UsageError(f"{path}: is a directory")
 
 
+def _is_video_input(args: argparse.Namespace) -> bool:
+    from .io.video import is_video_path
+
+    return is_video_path(args.input) or Path(args.input).is_dir() or args.output.lower().endswith(".c3v")
+
+
 def cmd_encode(args: argparse.Namespace) -> int:
     from .config import preset_fit_config
     from .encoder import encode
     from .io.images import atomic_write, load_image
 
     _check_output(args.output)
+    if _is_video_input(args):
+        return cmd_encode_video(args)
+    video_only = [flag for flag, value in (("--frames", args.frames), ("--video-size", args.video_size),
+                                           ("--fps", args.fps), ("--yuv-format", args.yuv_format),
+                                           ("--yuv-bit-depth", args.yuv_bit_depth), ("--patches", args.patches))
+                  if value is not None]
+    if video_only:
+        raise UsageError(f"{video_only[0]} is for videos")
     picture = load_image(args.input)
     fit_config = preset_fit_config(args.preset, steps=args.steps, seed=args.seed,
                                    approximation=args.approximation, network_init=args.network_init)
@@ -269,12 +313,60 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_encode_video(args: argparse.Namespace) -> int:
+    """``c3 encode`` of a video: patches fitted one after the other, the .c3v written at the end."""
+    from fractions import Fraction
+
+    from .config import preset_fit_config
+    from .io.images import atomic_write
+    from .io.video import RawOptions, open_video
+    from .video_encoder import encode_video
+
+    if args.marm or args.prev_grid or args.drop_finest or args.width or args.context != 7:
+        raise UsageError("--marm, --prev-grid, --drop-finest, --width and --context are image options")
+    if args.budget is not None and args.steps is not None:
+        raise UsageError("give either --steps or --budget, not both")
+    fps = Fraction(args.fps).limit_denominator(1001) if args.fps else None
+    raw = RawOptions(args.video_size, fps, args.yuv_format, args.yuv_bit_depth)
+    source = open_video(args.input, frames=args.frames, raw=raw)
+    info = source.info
+    frames = source.read_all()
+    fit_config = preset_fit_config(args.preset, steps=args.steps, seed=args.seed,
+                                   approximation=args.approximation, network_init=args.network_init)
+    progress = not args.quiet and sys.stderr.isatty()
+
+    def on_patch(index: int, count: int, patch) -> None:
+        if progress:
+            print(f"patch {index + 1}/{count} (frames {patch.frames.start}:{patch.frames.stop}, rows "
+                  f"{patch.rows.start}:{patch.rows.stop}, columns {patch.cols.start}:{patch.cols.stop}): "
+                  f"{patch.bytes} bytes, {patch.steps} steps, {patch.fit_seconds:.0f} s", file=sys.stderr)
+
+    result = encode_video(frames, args.lmbda, fps=fps or info.fps, yuv=info.yuv, bit_depth=info.rgb_bit_depth,
+                          fit_config=fit_config, budget_seconds=args.budget, counts=args.patches,
+                          progress=progress, device=args.device, on_patch=on_patch)
+    atomic_write(args.output, result.data)
+    s = result.stats
+    summary = {"input": args.input, "output": args.output, "frames": s.frames, "width": s.width,
+               "height": s.height, "patches": len(s.patches), "bytes": s.bytes, "bpp": s.bpp,
+               "kbps": s.kbps, "psnr": s.psnr, "encode_seconds": s.encode_seconds, "steps": s.steps,
+               "macs_per_pixel": s.macs_per_pixel}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{args.output}: {s.frames} frames of {s.width}x{s.height} in {len(s.patches)} patch(es), "
+              f"{s.bytes} bytes, {s.bpp:.4f} bpp, {s.kbps:.1f} kbps, PSNR {s.psnr:.2f} dB (RGB, mean of "
+              f"frames), encoded in {s.encode_seconds:.1f} s ({s.steps} steps in all)")
+    return 0
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
     from .decoder import decode
     from .io.images import save_png
 
     _check_output(args.output)
     data = _read_bytes(args.input)
+    if data[:4] == VIDEO_MAGIC:
+        return cmd_decode_video(args, data)
     start = time.perf_counter()
     picture = decode(data)
     decoded = time.perf_counter()
@@ -282,6 +374,25 @@ def cmd_decode(args: argparse.Namespace) -> int:
     print(f"{args.output}: {picture.width}x{picture.height}, {picture.channels} channel(s), "
           f"{picture.bit_depth} bit, decoded in {decoded - start:.2f} s, PNG written in "
           f"{time.perf_counter() - decoded:.2f} s")
+    return 0
+
+
+def cmd_decode_video(args: argparse.Namespace, data: bytes) -> int:
+    """``c3 decode`` of a .c3v: frames written as their time slab is decoded."""
+    from .io.video import VideoInfo, write_video
+    from .video_decoder import decode_video
+
+    start = time.perf_counter()
+    header, frames = decode_video(data)
+    info = VideoInfo(header.width, header.height, header.fps, header.frames, header.yuv, _rgb_depth=header.bit_depth)
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        frames = tqdm(frames, total=header.frames, unit="frame", desc="decoding", leave=False, file=sys.stderr)
+    count = write_video(args.output, frames, info)
+    seconds = time.perf_counter() - start
+    print(f"{args.output}: {count} frames of {header.width}x{header.height}, decoded and written in "
+          f"{seconds:.2f} s ({count / seconds:.1f} frames/s)")
     return 0
 
 
@@ -321,8 +432,43 @@ def plot_file_latents(data: bytes, output: str, title: str) -> None:
     plot_latents(latents, [len(s) for s in f.latents.streams], coders, output, title)
 
 
+def cmd_info_video(args: argparse.Namespace, data: bytes) -> int:
+    from dataclasses import asdict
+
+    from .video_decoder import describe
+
+    if args.plot:
+        raise UsageError("--plot draws the latents of images; not available for videos yet")
+    info = describe(data)
+    header = info["header"]
+    if args.json:
+        out = {"frames": header.frames, "width": header.width, "height": header.height,
+               "fps": float(header.fps), "bit_depth": header.bit_depth,
+               "yuv": None if header.yuv is None else asdict(header.yuv), "bytes": info["bytes"],
+               "bpp": info["bpp"], "kbps": info["kbps"],
+               "patches": [{**p, "architecture": asdict(p["architecture"])} for p in info["patches"]]}
+        print(json.dumps(out, indent=2))
+        return 0
+    yuv = header.yuv
+    source = "RGB" if yuv is None else f"YUV {yuv.chroma} {yuv.bit_depth} bit {yuv.matrix}"
+    print(f"{args.input}: {header.frames} frames of {header.width}x{header.height} at {float(header.fps):g} fps "
+          f"({source} source, fitted as {header.bit_depth}-bit RGB)")
+    print(f"  size     {info['bytes']} bytes = {info['bpp']:.4f} bpp = {info['kbps']:.1f} kbps")
+    t, h, w = header.patch_counts
+    print(f"  patches  {t} x {h} x {w} (time x rows x columns)")
+    for k, p in enumerate(info["patches"]):
+        arch = p["architecture"]
+        print(f"  patch {k}: frames {p['frames']}, rows {p['rows']}, columns {p['cols']}: {p['bytes']} bytes "
+              f"(networks {p['network_bytes']}, grids {p['grid_bytes']}), {arch.latents.num_grids} grids, "
+              f"context {arch.entropy.context}x{arch.entropy.context} + previous frame "
+              f"{arch.entropy.prev_frame}x{arch.entropy.prev_frame}, {p['macs_per_pixel']:.0f} MACs/pixel")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     data = _read_bytes(args.input)
+    if data[:4] == VIDEO_MAGIC:
+        return cmd_info_video(args, data)
     info = file_info(data)
     if args.plot:
         _check_output(args.plot)
@@ -420,13 +566,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
         images = find_videos(args.images)
         parse_frames(args.frames)  # a bad range fails here, not in every task
     else:
-        if args.crf or args.frames:
-            raise UsageError("--crf and --frames are for the video codecs ("
-                             + ", ".join(VIDEO_CODECS) + ")")
+        if args.crf:
+            raise UsageError("--crf is for the video codecs (" + ", ".join(VIDEO_CODECS) + ")")
+        if args.frames and not any(is_video_path(p) for p in args.images):
+            raise UsageError("--frames is for videos")
         if any(is_video_path(p) for p in args.images):
-            raise UsageError("C3 does not encode videos in this version; videos can be evaluated "
-                             "with the classical codecs: --codec " + ", ".join(VIDEO_CODECS))
-        images = find_images(args.images)
+            if args.codec != "c3":
+                raise UsageError(f"{args.codec} is an image codec; videos take c3 or --codec "
+                                 + ", ".join(VIDEO_CODECS))
+            if args.marm:
+                raise UsageError("--marm is for images")
+            images = find_videos(args.images)
+            parse_frames(args.frames)
+        else:
+            images = find_images(args.images)
     if args.scheduler:
         from .evaluation.cluster import check_scheduler
 
@@ -531,6 +684,7 @@ def main(argv: list[str] | None = None) -> int:
     from .coding.bitstream import BitstreamError
     from .evaluation.runner import EvalError
     from .io.images import ImageError
+    from .io.video import VideoError
 
     try:
         # decoding and inspecting files need no PyTorch, whose import takes seconds
@@ -539,7 +693,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             return cmd_bench_speed(args)
         return COMMANDS[args.command](args)
-    except (ImageError, BitstreamError, ConfigError, UsageError, FileNotFoundError, EvalError) as exc:
+    except (ImageError, BitstreamError, ConfigError, UsageError, FileNotFoundError, EvalError, VideoError) as exc:
         print(f"c3: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

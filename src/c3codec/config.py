@@ -110,6 +110,11 @@ class EntropyConfig:
     log_scale_max: float = LOG_SCALE_MAX_DEFAULT
     aru_grids: int = 0
     aru_widths: tuple[int, ...] = (12,)
+    prev_frame: int = 0
+
+    # Video (C3 section 3.3): with ``prev_frame`` = k > 0 the input also holds the k x k
+    # neighbourhood, centred on the latent, of the same grid's previous latent frame (zeros
+    # before the first). 0 for images.
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -124,6 +129,10 @@ class EntropyConfig:
             raise ConfigError(f"context must be 3, 5, 7 or 9, got {self.context}")
         if self.prev_kernel not in (1, 3, 5):
             raise ConfigError(f"prev_kernel must be 1, 3 or 5, got {self.prev_kernel}")
+        if self.prev_frame not in (0, 1, 3, 5, 7, 9):
+            raise ConfigError(f"prev_frame must be 0 (images), 1, 3, 5, 7 or 9, got {self.prev_frame}")
+        if self.prev_frame and (self.use_prev_grid or self.aru_grids):
+            raise ConfigError("the previous-frame context excludes the previous-grid context and MARM")
         if not (-20.0 <= self.log_scale_min < self.log_scale_max <= 20.0):
             raise ConfigError("log-scale clip range must satisfy -20 <= min < max <= 20")
         if not math.isfinite(self.log_scale_shift) or abs(self.log_scale_shift) > 100:
@@ -135,8 +144,15 @@ class EntropyConfig:
         return (self.context * self.context - 1) // 2
 
     @property
+    def extra_kernel(self) -> int:
+        """Side of the extra context window: the previous frame's (video), else the previous
+        grid's (read only with ``use_prev_grid``)."""
+        return self.prev_frame or self.prev_kernel
+
+    @property
     def num_inputs(self) -> int:
-        return self.num_causal + (self.prev_kernel**2 if self.use_prev_grid else 0)
+        extra = self.prev_frame**2 if self.prev_frame else (self.prev_kernel**2 if self.use_prev_grid else 0)
+        return self.num_causal + extra
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,40 @@ def decode_native(f: C3File, nets: ExactNetworks, threads: int, times: DecodeTim
     return pixels, latents
 
 
+def exact_networks(f: C3File, use_native: bool) -> ExactNetworks:
+    """The file's networks as exact layers (decoded by the compiled kernels or by
+    constriction)."""
+    shapes = network_shapes(f.arch, f.image.channels)
+    n_syn = num_synthesis_tensors(f.arch)
+    values = (decode_tensors(f.synthesis_params, f.tensor_codes[:n_syn], shapes[:n_syn], not use_native)
+              + decode_tensors(f.entropy_params, f.tensor_codes[n_syn:], shapes[n_syn:], not use_native))
+    return split_layers(f.arch, int_layers(values, f.w_step, f.b_step))
+
+
+def video_latents_native(f: C3File, nets: ExactNetworks, shapes: list[tuple[int, int, int]],
+                         threads: int) -> list[np.ndarray]:
+    """A video patch's latent grids ((frames, h, w) each) by the compiled decoder: latent frame
+    t of every grid that has one, their waves together on ``threads`` threads, then frame
+    t + 1; each grid's frames resume its one stream, and read the previous frame as context."""
+    arch = f.arch
+    half, kernel = arch.entropy.context // 2, arch.entropy.prev_frame
+    count = scale_grid(arch).count
+    tables = [native.GridTable.empty(r, count) for r in f.latents.symbol_ranges]
+    states = [native.StreamState(stream) for stream in f.latents.streams]
+    kernels = native.ArmKernels(nets.entropy.arm, arch, count)
+    grids = [np.zeros(shape, dtype=np.int32) for shape in shapes]
+    for t in range(max(shape[0] for shape in shapes)):
+        jobs, active = [], [n for n, shape in enumerate(shapes) if t < shape[0]]
+        for n in active:
+            prev = grids[n][t - 1] if t else np.zeros(shapes[n][1:], dtype=np.int32)
+            jobs.append(native.GridDecode(native.PaddedGrid.empty(shapes[n][1:], half),
+                                          native.padded_previous(prev, kernel), tables[n], states[n]))
+        kernels.decode_grids(jobs, threads)
+        for n, job in zip(active, jobs):
+            grids[n][t] = job.grid.values()
+    return grids
+
+
 def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK, reference: bool = False,
                   threads: int | None = None, times: DecodeTimes | None = None
                   ) -> tuple[Picture, list[np.ndarray]]:
@@ -182,14 +216,10 @@ def decode_parsed(f: C3File, chunk: int = DEFAULT_CHUNK, reference: bool = False
     the number of threads the compiled decoder uses; neither changes the pixels."""
     times = times if times is not None else DecodeTimes()
     start = time.perf_counter()
-    shapes = network_shapes(f.arch, f.image.channels)
-    n_syn = num_synthesis_tensors(f.arch)
     use_native = not reference and native.available()
     times.implementation = "native" if use_native else "reference"
     try:
-        values = (decode_tensors(f.synthesis_params, f.tensor_codes[:n_syn], shapes[:n_syn], not use_native)
-                  + decode_tensors(f.entropy_params, f.tensor_codes[n_syn:], shapes[n_syn:], not use_native))
-        nets = split_layers(f.arch, int_layers(values, f.w_step, f.b_step))
+        nets = exact_networks(f, use_native)
         times.parameters = time.perf_counter() - start
         if use_native:
             count = threads or runtime.threads()

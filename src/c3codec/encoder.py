@@ -17,7 +17,7 @@ from .coding.latents import encode_latents
 from .coding.parameters import (MAX_PARAM_RANGE, PARAM_STEPS, encode_tensors, int_layers, load_quantized,
                                 network_tensors, quantize_tensors, tensor_bits, tensor_code)
 from .config import ArchitectureConfig, FitConfig, NetworkInit, default_architecture, preset_fit_config
-from .decoder import reconstruct, split_layers
+from .decoder import ExactNetworks, reconstruct, split_layers
 from .evaluation.macs import macs_per_pixel
 from .evaluation.metrics import psnr as image_psnr
 from .fitting.fit import FitReport, fit
@@ -112,14 +112,15 @@ def _search_param_steps(model: C3Model, target: torch.Tensor, bins: list[torch.T
     On images larger than :data:`SEARCH_PIXELS` the distortion and the latent bits are
     estimated on :func:`search_windows` (the latent bits scaled to the whole image).
     """
-    pixels = target.shape[-1] * target.shape[-2]
+    pixels = target[0].numel()
     trial = copy.deepcopy(model)
     originals = network_tensors(model.network_modules())
     slots = network_tensors(trial.network_modules())
     exponents = model.config.latents.exponents
-    windows = search_windows(tuple(target.shape[-2:]), exponents)
+    whole = [(slice(0, target.shape[-2]), slice(0, target.shape[-1]))]
+    windows = search_windows(tuple(target.shape[-2:]), exponents) if target.dim() == 3 else whole
     crops = [(_crop_bins(bins, exponents, rows, cols), target[:, rows, cols]) for rows, cols in windows]
-    window_pixels = sum(t.shape[-1] * t.shape[-2] for _, t in crops)
+    window_pixels = sum(t[0].numel() for _, t in crops)
     best = (math.inf, PARAM_STEPS[-1], PARAM_STEPS[-1], None, math.nan)
     for w_step in PARAM_STEPS:
         for b_step in PARAM_STEPS:
@@ -186,24 +187,31 @@ def plan_budget(model: C3Model, target: torch.Tensor, lmbda: float, config: FitC
     return BudgetPlan(stage1_seconds, int(stage1_seconds / step), step)
 
 
-def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = None,
-           fit_config: FitConfig | None = None, progress: bool = False,
-           device: str | torch.device = "cpu", budget_seconds: float | None = None) -> EncodeResult:
-    """Compress one picture at rate-distortion weight ``lmbda`` (loss = MSE + lmbda * bpp).
+@dataclass
+class CodedModel:
+    """A fitted model, quantised and coded: everything a file (or a video patch) holds, with
+    what fitting did. ``file.image`` is the caller's to fill."""
 
-    With ``budget_seconds`` stage 1 runs for the time that leaves room for the rest of the
-    encoding (see :func:`plan_budget`), with every schedule scaled to the steps that fit; the
-    default architecture is then the cheaper one of :func:`config.default_architecture`.
-    """
-    if not (lmbda > 0 and math.isfinite(lmbda)):
-        raise ValueError(f"lambda must be a positive number, got {lmbda}")
-    arch = arch or default_architecture(budget=budget_seconds is not None)
-    fit_config = fit_config or preset_fit_config("fast")
-    device = runtime.fitting_device(device)
+    file: C3File
+    nets: ExactNetworks
+    latents: list[np.ndarray]  # integer grids, bin units
+    estimated_bits: float
+    report: FitReport
+    plan: BudgetPlan | None
+    pretrained: bool
+
+
+def fit_and_code(target: torch.Tensor, lmbda: float, arch: ArchitectureConfig, fit_config: FitConfig,
+                 progress: bool = False, budget_seconds: float | None = None) -> CodedModel:
+    """Fit a model to ``target`` ((C, H, W) image or (C, T, H, W) video patch in [0, 1], on the
+    fitting device), choose the parameter steps, and range code networks and latents.
+
+    With ``budget_seconds`` stage 1 runs for the time that leaves room for the rest (see
+    :func:`plan_budget`)."""
     start = time.perf_counter()
-    target = _target(picture, device)
+    device = target.device
     torch.manual_seed(fit_config.seed)  # the network initialisation is part of the result
-    model = C3Model((picture.height, picture.width), picture.channels, arch)
+    model = C3Model(tuple(target.shape[1:]), target.shape[0], arch)
     pretrained = fit_config.network_init == "pretrained" and load_pretrained_networks(model) is not None
     model = model.to(device)
     plan = None
@@ -226,23 +234,51 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
     n_syn = bitstream.num_synthesis_tensors(arch)
     syn_params, syn_codes = encode_tensors(values[:n_syn])
     ent_params, ent_codes = encode_tensors(values[n_syn:])
-    image = ImageInfo(picture.height, picture.width, picture.channels, picture.bit_depth)
-    c3file = C3File(image, arch, w_step, b_step, syn_codes + ent_codes, syn_params, ent_params,
-                    streams)
-    data = bitstream.write(c3file)
+    image = ImageInfo(target.shape[-2], target.shape[-1], target.shape[0], 8)
+    c3file = C3File(image, arch, w_step, b_step, syn_codes + ent_codes, syn_params, ent_params, streams)
+    return CodedModel(c3file, nets, latents, estimated_bits, report, plan, pretrained)
 
-    pixels = reconstruct(arch, image, nets.mlp, nets.residual, latents)
+
+def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = None,
+           fit_config: FitConfig | None = None, progress: bool = False,
+           device: str | torch.device = "cpu", budget_seconds: float | None = None) -> EncodeResult:
+    """Compress one picture at rate-distortion weight ``lmbda`` (loss = MSE + lmbda * bpp).
+
+    With ``budget_seconds`` stage 1 runs for the time that leaves room for the rest of the
+    encoding (see :func:`plan_budget`), with every schedule scaled to the steps that fit; the
+    default architecture is then the cheaper one of :func:`config.default_architecture`.
+    """
+    check_lambda(lmbda)
+    arch = arch or default_architecture(budget=budget_seconds is not None)
+    fit_config = fit_config or preset_fit_config("fast")
+    device = runtime.fitting_device(device)
+    start = time.perf_counter()
+    target = _target(picture, device)
+    coded = fit_and_code(target, lmbda, arch, fit_config, progress,
+                         None if budget_seconds is None else budget_seconds - (time.perf_counter() - start))
+    del target
+    image = ImageInfo(picture.height, picture.width, picture.channels, picture.bit_depth)
+    c3file = replace(coded.file, image=image)
+    data = bitstream.write(c3file)
+    nets, report, plan = coded.nets, coded.report, coded.plan
+
+    pixels = reconstruct(arch, image, nets.mlp, nets.residual, coded.latents)
     stats = EncodeStats(
         height=picture.height, width=picture.width, bytes=len(data),
         bpp=8.0 * len(data) / (picture.height * picture.width),
         psnr=image_psnr(pixels, picture.pixels, picture.max_value),
-        header_bytes=c3file.header_bytes, synthesis_bytes=len(syn_params),
-        entropy_bytes=len(ent_params),
-        latent_bytes=[len(s) for s in streams.streams],
-        estimated_bits=estimated_bits, w_step=w_step, b_step=b_step,
+        header_bytes=c3file.header_bytes, synthesis_bytes=len(c3file.synthesis_params),
+        entropy_bytes=len(c3file.entropy_params),
+        latent_bytes=[len(s) for s in c3file.latents.streams],
+        estimated_bits=coded.estimated_bits, w_step=c3file.w_step, b_step=c3file.b_step,
         macs_per_pixel=macs_per_pixel(arch, picture.height, picture.width, picture.channels)["total"],
         fit_seconds=report.seconds, encode_seconds=time.perf_counter() - start,
         steps=report.stage1_steps, step_seconds=math.nan if plan is None else plan.step_seconds,
-        network_init="pretrained" if pretrained else "random",
+        network_init="pretrained" if coded.pretrained else "random",
         fit_report=report)
-    return EncodeResult(data, stats, Picture(pixels, picture.bit_depth), latents)
+    return EncodeResult(data, stats, Picture(pixels, picture.bit_depth), coded.latents)
+
+
+def check_lambda(lmbda: float) -> None:
+    if not (lmbda > 0 and math.isfinite(lmbda)):
+        raise ValueError(f"lambda must be a positive number, got {lmbda}")

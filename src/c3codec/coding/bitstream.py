@@ -188,7 +188,21 @@ def write(f: C3File) -> bytes:
     w.uint(f.image.width)
     w.uint(f.image.channels)
     w.uint(f.image.bit_depth)
+    prefix = len(w.buf)
+    write_body(w, f)
+    w.buf += struct.pack("<I", zlib.crc32(w.buf))
+    f.header_bytes += prefix + 4  # the image info and the CRC
+    return bytes(w.buf)
+
+
+def write_body(w: _Writer, f: C3File, video: bool = False) -> None:
+    """Everything after the image info: architecture (a video patch's also has its
+    previous-frame window), parameter steps and codes, stream lengths, then the streams. Sets
+    ``f.header_bytes`` to the bytes written before the streams."""
+    start = len(w.buf)
     _write_arch(w, f.arch)
+    if video:
+        w.uint(f.arch.entropy.prev_frame)
     w.real(f.w_step)
     w.real(f.b_step)
     for code in f.tensor_codes:
@@ -199,13 +213,11 @@ def write(f: C3File) -> bytes:
         w.uint(len(stream))
     w.uint(len(f.synthesis_params))
     w.uint(len(f.entropy_params))
-    f.header_bytes = len(w.buf) + 4  # + CRC
+    f.header_bytes = len(w.buf) - start
     w.buf += f.synthesis_params
     w.buf += f.entropy_params
     for stream in f.latents.streams:
         w.buf += stream
-    w.buf += struct.pack("<I", zlib.crc32(w.buf))
-    return bytes(w.buf)
 
 
 def read(data: bytes) -> C3File:
@@ -225,7 +237,26 @@ def read(data: bytes) -> C3File:
     bit_depth = r.uint(16, "bit depth")
     if channels not in (1, 3, 4) or bit_depth not in (8, 16):
         raise BitstreamError(f"unsupported image format: {channels} channels, {bit_depth} bit")
+    if len(data) < r.pos + 4:
+        raise BitstreamError("file is truncated")
+    f = read_body(_Reader(data[:-4], r.pos), ImageInfo(height, width, channels, bit_depth), version)
+    (crc,) = struct.unpack("<I", data[-4:])
+    if zlib.crc32(data[:-4]) != crc:
+        raise BitstreamError("file is corrupted (CRC mismatch)")
+    f.header_bytes += r.pos + 4
+    return f
+
+
+def read_body(r: _Reader, image: ImageInfo, version: int, video: bool = False) -> C3File:
+    """Parse what :func:`write_body` wrote, up to the end of ``r``'s data (which must hold
+    exactly the streams the lengths announce)."""
+    start = r.pos
     arch = _read_arch(r, version)
+    if video:
+        try:
+            arch = replace(arch, entropy=replace(arch.entropy, prev_frame=r.uint(9, "previous-frame window")))
+        except ConfigError as exc:
+            raise BitstreamError(f"invalid architecture in header: {exc}") from None
     w_step, b_step = r.real("weight step"), r.real("bias step")
     if not (0 < w_step < 1 and 0 < b_step < 1):
         raise BitstreamError("parameter quantisation steps out of range")
@@ -238,13 +269,10 @@ def read(data: bytes) -> C3File:
         lengths.append(r.uint(MAX_STREAM, "latent stream length"))
     syn_len = r.uint(MAX_STREAM, "synthesis parameter stream length")
     ent_len = r.uint(MAX_STREAM, "entropy parameter stream length")
-    header_bytes = r.pos + 4
-    if r.pos + syn_len + ent_len + sum(lengths) + 4 != len(data):
+    header_bytes = r.pos - start
+    if r.pos + syn_len + ent_len + sum(lengths) != len(r.data):
         raise BitstreamError("file is truncated or has trailing bytes (stream lengths disagree)")
-    (crc,) = struct.unpack("<I", data[-4:])
-    if zlib.crc32(data[:-4]) != crc:
-        raise BitstreamError("file is corrupted (CRC mismatch)")
     syn_params, ent_params = r.take(syn_len), r.take(ent_len)
     streams = [r.take(n) for n in lengths]
-    return C3File(ImageInfo(height, width, channels, bit_depth), arch, w_step, b_step, codes,
-                  syn_params, ent_params, LatentStreams(ranges, streams), header_bytes)
+    return C3File(image, arch, w_step, b_step, codes, syn_params, ent_params, LatentStreams(ranges, streams),
+                  header_bytes)

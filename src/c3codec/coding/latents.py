@@ -54,11 +54,15 @@ class LatentStreams:
     streams: list[bytes]  # one range-coded stream per grid
 
 
-def wave_order(shape: tuple[int, int], half: int) -> np.ndarray:
-    """Raster indices of a grid sorted by (wave index, row): the coding order."""
-    h, w = shape
+def wave_order(shape: tuple[int, ...], half: int) -> np.ndarray:
+    """Raster indices of a grid sorted by (wave index, row): the coding order. A video grid
+    (frames, h, w) is coded frame after frame, each frame in wave order."""
+    *frames, h, w = shape
     i, j = np.divmod(np.arange(h * w), w)
-    return np.lexsort((i, (half + 1) * i + j))
+    order = np.lexsort((i, (half + 1) * i + j))
+    if not frames:
+        return order
+    return (np.arange(frames[0])[:, None] * (h * w) + order[None, :]).reshape(-1)
 
 
 def scale_grid(arch: ArchitectureConfig) -> ScaleGrid:
@@ -134,17 +138,31 @@ def _row_bands(shape: tuple[int, int]) -> list[range]:
 def snap_grid(layers: list[IntLayer], grids: list[np.ndarray], n: int,
               arch: ArchitectureConfig) -> Snapped:
     """Table coordinates of every latent of complete grid ``n`` (raster order), from the exact
-    ARM, band by band (compiled kernels on all threads where available)."""
-    half = arch.entropy.context // 2
+    ARM. A video grid's frames are taken one after the other, each with the previous frame
+    (zeros before the first) as its extra context."""
     grid = grids[n]
+    if grid.ndim == 3:
+        parts = [snap_plane(layers, grid[t], grid[t - 1] if t else np.zeros_like(grid[0]), arch)
+                 for t in range(grid.shape[0])]
+        return Snapped(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("shift", "frac", "scale")))
     prev = (previous_grid(grids[n - 1] if n else None, grid.shape) if arch.entropy.use_prev_grid
             else None)
+    return snap_plane(layers, grid, prev, arch)
+
+
+def snap_plane(layers: list[IntLayer], grid: np.ndarray, prev: np.ndarray | None,
+               arch: ArchitectureConfig) -> Snapped:
+    """:func:`snap_grid` of one 2-D grid (raster order), with ``prev`` (same shape) as its extra
+    context (the downsampled previous grid, or the previous latent frame of a video), band by
+    band (compiled kernels on all threads where available)."""
+    half = arch.entropy.context // 2
+    kernel = arch.entropy.extra_kernel
     bands = _row_bands(grid.shape)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [()] * len(bands)  # type: ignore[list-item]
     if native.available():
         kernels = native.ArmKernels(layers, arch, scale_grid(arch).count)
         padded = native.PaddedGrid.of(grid, half)
-        prev_padded = None if prev is None else native.padded_previous(prev, arch.entropy.prev_kernel)
+        prev_padded = None if prev is None else native.padded_previous(prev, kernel)
 
         def work(k: int) -> None:
             parts[k] = kernels.snap_rows(padded, prev_padded, bands[k])
@@ -156,7 +174,7 @@ def snap_grid(layers: list[IntLayer], grids: list[np.ndarray], n: int,
     contexts = _Contexts(grid.shape, half)
     contexts.buffer.reshape(-1, contexts.width)[half:, half: half + grid.shape[1]] = grid
     if prev is not None:
-        contexts.set_previous(prev, arch.entropy.prev_kernel)
+        contexts.set_previous(prev, kernel)
     snapped = []
     for rows in bands:
         i, j = np.divmod(np.arange(rows.start * grid.shape[1], rows.stop * grid.shape[1]), grid.shape[1])
@@ -217,12 +235,12 @@ def encode_latents(networks: EntropyNetworks, grids: list[np.ndarray], arch: Arc
 class _GridState(_Contexts):
     """Reference decoder state of one grid: its buffer, stream, table and wave positions."""
 
-    def __init__(self, shape: tuple[int, int], half: int, symbol_range: int, stream: bytes,
+    def __init__(self, shape: tuple[int, int], half: int, symbol_range: int, decoder: SymbolDecoder,
                  table: np.ndarray):
         super().__init__(shape, half)
         self.symbol_range = symbol_range
         self.table = table
-        self.decoder = SymbolDecoder(stream)
+        self.decoder = decoder
         self.waves = (half + 1) * (self.h - 1) + self.w
 
     def wave_positions(self, t: int) -> np.ndarray:
@@ -240,10 +258,12 @@ def decode_latents(networks: EntropyNetworks, streams: LatentStreams, shapes: li
     the ARM grids, whose waves advance together, one ARM call per wave."""
     half = arch.entropy.context // 2
     tables = latent_tables(streams.symbol_ranges, arch)
+    if arch.entropy.prev_frame:
+        return _decode_video_latents(networks.arm, streams, shapes, tables, arch)
     aru = decode_aru_grids(networks, streams, shapes, tables, arch)
     layers = networks.arm
     arm = arch.arm_grids
-    states = [_GridState(s, half, r, b, t)
+    states = [_GridState(s, half, r, SymbolDecoder(b), t)
               for s, r, b, t in zip(shapes[:arm], streams.symbol_ranges, streams.streams, tables)]
     if arch.entropy.use_prev_grid:
         phases = [[n] for n in range(len(states))]
@@ -256,6 +276,26 @@ def decode_latents(networks: EntropyNetworks, streams: LatentStreams, shapes: li
             states[n].set_previous(previous_grid(finer, shapes[n]), arch.entropy.prev_kernel)
         _decode_phase([states[n] for n in phase], layers, arch)
     return [s.grid().astype(np.int64) for s in states] + [aru[n] for n in range(arm, len(shapes))]
+
+
+def _decode_video_latents(layers: list[IntLayer], streams: LatentStreams, shapes: list[tuple[int, ...]],
+                          tables: list[np.ndarray], arch: ArchitectureConfig) -> list[np.ndarray]:
+    """:func:`decode_latents` of video grids (frames, h, w): latent frame t of every grid that
+    has one, their waves together, then frame t + 1, each grid's frames from its one stream."""
+    half = arch.entropy.context // 2
+    grids = [np.zeros(shape, dtype=np.int64) for shape in shapes]
+    decoders = [SymbolDecoder(stream) for stream in streams.streams]
+    for t in range(max(shape[0] for shape in shapes)):
+        active = [n for n, shape in enumerate(shapes) if t < shape[0]]
+        states = []
+        for n in active:
+            state = _GridState(shapes[n][1:], half, streams.symbol_ranges[n], decoders[n], tables[n])
+            state.set_previous(grids[n][t - 1] if t else np.zeros(shapes[n][1:]), arch.entropy.prev_frame)
+            states.append(state)
+        _decode_phase(states, layers, arch)
+        for n, state in zip(active, states):
+            grids[n][t] = state.grid()
+    return grids
 
 
 def decode_symbols(decoder: SymbolDecoder, table: np.ndarray, symbol_range: int, snapped: Snapped) -> np.ndarray:

@@ -81,6 +81,12 @@ def find_videos(inputs: list[str]) -> list[Path]:
     return _unique_names(videos, "video", VideoError)
 
 
+def _is_video(path: Path) -> bool:
+    from ..io.video import is_video_path
+
+    return is_video_path(path)
+
+
 @dataclass(frozen=True)
 class TaskResult:
     """What a task sends back: its row and the coded file (kept by the caller with --keep-files,
@@ -96,8 +102,8 @@ def run_task(task: Task) -> TaskResult:
     from .. import runtime
 
     runtime.configure(task.threads)
-    if task.codec in VIDEO_CODECS:
-        return _run_video_baseline(task)
+    if task.codec in VIDEO_CODECS or (task.codec == "c3" and _is_video(task.image)):
+        return _run_video(task)
     picture = load_image(task.image)
     run = _run_c3 if task.codec == "c3" else _run_classical
     data, encode_s, pixels, decode_s, macs, steps = run(picture, task)
@@ -146,38 +152,62 @@ def _run_classical(picture: Picture, task: Task):
     return data, encode_s, pixels, decode_s, math.nan, math.nan
 
 
-def _run_video_baseline(task: Task) -> TaskResult:
-    """A classical video codec on one video: per-frame RGB PSNR (mean over frames), YUV PSNR in
-    the source's YUV format (or 8-bit 4:2:0 BT.601 for RGB sources), bits over all frames."""
+def _run_video(task: Task) -> TaskResult:
+    """C3 or a classical video codec on one video: per-frame RGB PSNR (mean over frames), YUV
+    PSNR in the source's YUV format (or 4:2:0 BT.601 for RGB sources), bits over all frames."""
     from ..io.colour import rgb_to_yuv
     from ..io.video import VideoError, open_video, output_yuv_format
     from .metrics import video_psnr, yuv_psnr
-    from .video_baselines import get_video_codec
 
     source = open_video(task.image, frames=task.frames)
     info = source.info
-    if info.rgb_bit_depth != 8:
-        raise VideoError(f"{task.image}: the video baselines take 8-bit videos")
     frames = source.read_all()
-    codec = get_video_codec(task.codec)
-    data, encode_s = codec.encode(frames, info.fps, task.setting)
-    start = time.perf_counter()
-    decoded = codec.decode(data, info.height, info.width)
-    decode_s = time.perf_counter() - start
+    if task.codec == "c3":
+        data, encode_s, decoded, decode_s, macs, steps = _run_c3_video(frames, info, task)
+        suffix = ".c3v"
+    else:
+        from .video_baselines import get_video_codec
+
+        if info.rgb_bit_depth != 8:
+            raise VideoError(f"{task.image}: the video baselines take 8-bit videos")
+        codec = get_video_codec(task.codec)
+        data, encode_s = codec.encode(frames, info.fps, task.setting)
+        start = time.perf_counter()
+        decoded = codec.decode(data, info.height, info.width)
+        decode_s, macs, steps = time.perf_counter() - start, math.nan, math.nan
+        suffix = ".webm" if codec.container == "webm" else ".mp4"
     if decoded.shape != frames.shape:
         raise VideoError(f"{task.codec} decoded {decoded.shape} for {frames.shape} frames")
-    fmt = output_yuv_format(info)
-    yuv = float(np.mean([yuv_psnr(rgb_to_yuv(d, 8, fmt), rgb_to_yuv(f, 8, fmt), (1 << fmt.bit_depth) - 1)
+    fmt, depth = output_yuv_format(info), info.rgb_bit_depth
+    yuv = float(np.mean([yuv_psnr(rgb_to_yuv(d, depth, fmt), rgb_to_yuv(f, depth, fmt), (1 << fmt.bit_depth) - 1)
                          for d, f in zip(decoded, frames)]))
     t = frames.shape[0]
     row = ResultRow(
         codec=task.codec, image=task.image.stem, setting=task.setting,
-        bpp=8.0 * len(data) / (t * info.width * info.height), psnr=video_psnr(decoded, frames, 255),
+        bpp=8.0 * len(data) / (t * info.width * info.height),
+        psnr=video_psnr(decoded, frames, (1 << depth) - 1),
         ms_ssim=math.nan, bytes=len(data), width=info.width, height=info.height,
-        encode_seconds=encode_s, decode_seconds=decode_s, macs_per_pixel=math.nan,
+        encode_seconds=encode_s, decode_seconds=decode_s, macs_per_pixel=macs, stage1_steps=steps,
         frames=float(t), fps=float(info.fps), kbps=8.0 * len(data) / (t / float(info.fps)) / 1000.0,
         psnr_yuv=yuv)
-    return TaskResult(row, data, ".webm" if codec.container == "webm" else ".mp4")
+    return TaskResult(row, data, suffix)
+
+
+def _run_c3_video(frames: np.ndarray, info, task: Task):
+    from ..config import preset_fit_config
+    from ..video_decoder import decode_video
+    from ..video_encoder import encode_video
+
+    start = time.perf_counter()
+    result = encode_video(frames, task.setting, fps=info.fps, yuv=info.yuv, bit_depth=info.rgb_bit_depth,
+                          fit_config=preset_fit_config(task.preset, steps=task.steps, network_init=task.network_init),
+                          budget_seconds=task.budget_seconds)
+    encode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = np.stack(list(decode_video(result.data)[1]))
+    decode_s = time.perf_counter() - start
+    return (result.data, encode_s, decoded, decode_s, result.stats.macs_per_pixel,
+            float(result.stats.steps))
 
 
 class EvalError(RuntimeError):

@@ -446,6 +446,9 @@ typedef struct {
     int symbol_range;
     const uint32_t *words;
     int64_t num_words;
+    RangeDecoder *state; /* NULL: decode from the start of `words`; else resume from this state
+                          * and leave the final state there (a video grid's frames share one
+                          * stream, decoded one latent frame per call) */
 } GridJob;
 
 /* True when every context input of latent (i, j) is zero. */
@@ -676,6 +679,11 @@ static void *decode_worker(void *arg) {
     return NULL;
 }
 
+static void start_job_decoder(RangeDecoder *d, const GridJob *job) {
+    if (job->state) *d = *job->state;
+    else decoder_init(d, job->words, job->num_words);
+}
+
 /* Decode grids together, wave by wave, on `threads` threads: wave t of a grid holds its latents
  * (i, j) with (half + 1) i + j = t, in increasing i, whose contexts are all in earlier waves.
  * The threads share out every wave's positions (of all grids) for the ARM, and take turns at
@@ -696,7 +704,7 @@ int c3_decode_grids(const Network *arm, const Gelu *gelu_table, const Snap *snap
     sh->count = count;
     sh->threads = threads;
     sh->jobs = jobs;
-    for (int n = 0; n < count; n++) decoder_init(&sh->dec[n], jobs[n].words, jobs[n].num_words);
+    for (int n = 0; n < count; n++) start_job_decoder(&sh->dec[n], &jobs[n]);
     pthread_t ids[64];
     Worker workers[64];
     int started = 0;
@@ -710,7 +718,7 @@ int c3_decode_grids(const Network *arm, const Gelu *gelu_table, const Snap *snap
         for (int k = 1; k <= started; k++) pthread_join(ids[k], NULL);
         sh->failed = 0;
         for (int n = 0; n < count; n++) {
-            decoder_init(&sh->dec[n], jobs[n].words, jobs[n].num_words);
+            start_job_decoder(&sh->dec[n], &jobs[n]);
             sh->decoded[n] = 0;
         }
         sh->threads = 1;
@@ -724,6 +732,9 @@ int c3_decode_grids(const Network *arm, const Gelu *gelu_table, const Snap *snap
     /* a thread that stopped because another failed reports BAD_STREAM: prefer the real cause */
     for (int k = 0; k < threads; k++)
         if (sh->status[k] != OK && sh->status[k] != BAD_STREAM) status = sh->status[k];
+    if (status == OK)
+        for (int n = 0; n < count; n++)
+            if (jobs[n].state) *jobs[n].state = sh->dec[n];
     free(sh);
     return status;
 }

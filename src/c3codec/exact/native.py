@@ -76,7 +76,7 @@ class _Laplace(ctypes.Structure):
 
 class _GridJob(ctypes.Structure):
     _fields_ = [("h", _INT), ("w", _INT), ("buffer", _P), ("prev", _P), ("cdf", _P), ("ready", _P),
-                ("symbol_range", _INT), ("words", _P), ("num_words", _I64)]
+                ("symbol_range", _INT), ("words", _P), ("num_words", _I64), ("state", _P)]
 
 
 class _AruGrid(ctypes.Structure):
@@ -303,14 +303,25 @@ class GridTable:
                    np.zeros((MU_STEPS + 1, scale_count), np.uint8))
 
 
+class StreamState:
+    """A range decoder's position in one stream, kept between calls: a video grid's latent
+    frames share one stream and are decoded one frame per :meth:`ArmKernels.decode_grids`."""
+
+    def __init__(self, stream: bytes):
+        self.words = stream_words(stream)
+        self.decoder = _RangeDecoder()
+        library().c3_decoder_start(ctypes.byref(self.decoder), _ptr(self.words), self.words.size)
+
+
 @dataclass
 class GridDecode:
-    """One grid to decode: where it goes, its context, its table and its stream."""
+    """One grid to decode: where it goes, its context, its table and its stream (or, for the
+    frames of a video grid, the shared state of its stream)."""
 
     grid: PaddedGrid
     prev: np.ndarray | None
     table: GridTable
-    stream: bytes
+    stream: bytes | StreamState
 
 
 class ArmKernels:
@@ -329,7 +340,8 @@ class ArmKernels:
         """Decode grids together from their streams into their buffers (zero on entry), on
         ``threads`` threads that share out every wave."""
         structs = (_GridJob * len(jobs))()
-        words_of = [stream_words(job.stream) for job in jobs]
+        words_of = [job.stream.words if isinstance(job.stream, StreamState) else stream_words(job.stream)
+                    for job in jobs]
         for struct, job, words in zip(structs, jobs, words_of):
             struct.h, struct.w = job.grid.height, job.grid.width
             struct.buffer = _ptr(job.grid.buffer)
@@ -337,9 +349,11 @@ class ArmKernels:
             struct.cdf, struct.ready = _ptr(job.table.cdf), _ptr(job.table.ready)
             struct.symbol_range = job.table.symbol_range
             struct.words, struct.num_words = _ptr(words), words.size
+            if isinstance(job.stream, StreamState):
+                struct.state = ctypes.addressof(job.stream.decoder)
         check(self.lib.c3_decode_grids(
             ctypes.byref(self.network.struct), ctypes.byref(self.gelu), ctypes.byref(self.snap),
-            ctypes.byref(self.laplace.struct), self.half, self.arch.entropy.prev_kernel,
+            ctypes.byref(self.laplace.struct), self.half, self.arch.entropy.extra_kernel,
             len(jobs), structs, threads))
 
     def snap_rows(self, grid: PaddedGrid, prev: np.ndarray | None, rows: range
@@ -352,7 +366,7 @@ class ArmKernels:
         check(self.lib.c3_snap_rows(
             ctypes.byref(self.network.struct), ctypes.byref(self.gelu), ctypes.byref(self.snap),
             grid.height, grid.width, grid.half, _ptr(grid.buffer),
-            None if prev is None else _ptr(prev), self.arch.entropy.prev_kernel,
+            None if prev is None else _ptr(prev), self.arch.entropy.extra_kernel,
             rows.start, rows.stop, _ptr(shift), _ptr(frac), _ptr(scale)))
         return shift, frac, scale
 

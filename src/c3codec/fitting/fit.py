@@ -115,7 +115,8 @@ class _MeanSquaredError(torch.autograd.Function):
 
 
 def _bpp(bits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return bits / (target.shape[-1] * target.shape[-2])
+    """Bits per pixel of a (C, H, W) image or (C, T, H, W) video target."""
+    return bits / target[0].numel()
 
 
 def _grad(leaf: torch.Tensor) -> torch.Tensor:

@@ -40,6 +40,8 @@ def architecture_key(arch: ArchitectureConfig, channels: int) -> str:
     fields = asdict(arch)
     for name in ARU_FIELDS:
         fields["entropy"].pop(name)
+    if not arch.entropy.prev_frame:  # images: the keys of the files shipped before videos
+        fields["entropy"].pop("prev_frame")
     return json.dumps({"architecture": fields, "channels": channels}, sort_keys=True)
 
 

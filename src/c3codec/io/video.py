@@ -339,7 +339,9 @@ def _open_pyav(path: Path, start: int, stop: int | None, matrix: str | None) -> 
             matrix = "bt709" if int(getattr(ctx, "colorspace", 0) or 0) == 1 else "bt601"
         full = full or int(getattr(ctx, "color_range", 0) or 0) == 2  # AVCOL_RANGE_JPEG
         fmt = YuvFormat(chroma, depth, matrix, full)
-    info = VideoInfo(width, height, Fraction(rate), _selected(stream.frames or None, start, stop), fmt)
+    deep = fmt is None and _pyav_bits(ctx.pix_fmt) > 8  # e.g. 16-bit RGB FFV1: read as 16-bit RGB
+    info = VideoInfo(width, height, Fraction(rate), _selected(stream.frames or None, start, stop), fmt,
+                     _rgb_depth=16 if deep else 8)
 
     def frames() -> Iterator[np.ndarray]:
         index = 0
@@ -352,7 +354,7 @@ def _open_pyav(path: Path, start: int, stop: int | None, matrix: str | None) -> 
                         if (frame.width, frame.height) != (width, height):
                             raise VideoError(f"{path}: frame {index} changes size to "
                                              f"{frame.width}x{frame.height}")
-                        yield _pyav_rgb(frame, fmt)
+                        yield _pyav_rgb(frame, fmt, deep)
                     index += 1
         except av.error.FFmpegError as e:
             raise VideoError(f"{path}: frame {index} cannot be decoded ({e.strerror or e})") from None
@@ -362,9 +364,19 @@ def _open_pyav(path: Path, start: int, stop: int | None, matrix: str | None) -> 
     return VideoSource(info, frames())
 
 
-def _pyav_rgb(frame, fmt: YuvFormat | None) -> np.ndarray:
+def _pyav_bits(pix_fmt: str | None) -> int:
+    """Bits per sample of an FFmpeg pixel format (8 where PyAV does not say)."""
+    import av
+
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+    except (ValueError, TypeError, AttributeError):
+        return 8
+
+
+def _pyav_rgb(frame, fmt: YuvFormat | None, deep: bool = False) -> np.ndarray:
     if fmt is None or frame.format.name not in PYAV_YUV:
-        return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+        return np.ascontiguousarray(frame.to_ndarray(format="rgb48le" if deep else "rgb24"))
     return yuv_to_rgb(pyav_planes(frame, fmt), fmt)
 
 

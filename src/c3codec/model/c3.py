@@ -23,9 +23,11 @@ class ForwardResult:
 
 
 class C3Model(nn.Module):
-    """All trainable parts of C3 for one image of ``channels`` x ``size``."""
+    """All trainable parts of C3 for one image of ``channels`` x ``size`` (H, W), or one video
+    patch of ``channels`` x (T, H, W) (3-D latent grids, trilinear upsampling, the ARM's
+    previous-frame context; ``config.entropy.prev_frame`` > 0)."""
 
-    def __init__(self, size: tuple[int, int], channels: int, config: ArchitectureConfig):
+    def __init__(self, size: tuple[int, ...], channels: int, config: ArchitectureConfig):
         super().__init__()
         self.config = config
         self.size = tuple(size)
@@ -39,7 +41,8 @@ class C3Model(nn.Module):
         return ForwardResult(self.synthesize(bins), bits, per_grid)
 
     def synthesize(self, bins: list[torch.Tensor]) -> torch.Tensor:
-        """The image ((C, H, W) in [0, 1]) that latents in bin units decode to."""
+        """The image ((C, H, W) in [0, 1]; a video's (C, T, H, W)) that latents in bin units
+        decode to."""
         step = self.config.latents.step
         # scaled before upsampling: the grids hold 1.33 values per pixel, the upsampled stack N.
         # The upsampled stack is a temporary: its gradient may overwrite it (memory, not speed:

@@ -30,21 +30,21 @@ class _GatherOffsets(torch.autograd.Function):
     """Neighbour values of every grid position, channel-first, with a cheap backward.
 
     Autograd's own backward for 24 slices of a padded grid allocates a full zero tensor per
-    slice; here the adjoint accumulates the shifted gradients into one padded buffer.
+    slice; here the adjoint accumulates the shifted gradients into one padded buffer. Grids have
+    as many dimensions as the offsets (2 for images, 3 for video: (frame, row, col)).
     """
 
     @staticmethod
-    def forward(ctx, offsets: tuple[tuple[int, int], ...], *grids: torch.Tensor) -> torch.Tensor:
-        pad = max(max(abs(di), abs(dj)) for di, dj in offsets)
-        sizes = [g.shape[0] * g.shape[1] for g in grids]
+    def forward(ctx, offsets: tuple[tuple[int, ...], ...], *grids: torch.Tensor) -> torch.Tensor:
+        pad = max(max(abs(d) for d in offset) for offset in offsets)
+        sizes = [g.numel() for g in grids]
         out = grids[0].new_empty(len(offsets), sum(sizes))
         start = 0
         for grid, size in zip(grids, sizes):
-            h, w = grid.shape
-            padded = F.pad(grid[None, None], (pad, pad, pad, pad))[0, 0]
-            block = out[:, start: start + size].view(len(offsets), h, w)
-            for t, (di, dj) in enumerate(offsets):
-                block[t].copy_(padded[pad + di: pad + di + h, pad + dj: pad + dj + w])
+            padded = F.pad(grid[None, None], (pad,) * (2 * grid.dim()))[0, 0]
+            block = out[:, start: start + size].view(len(offsets), *grid.shape)
+            for t, offset in enumerate(offsets):
+                block[t].copy_(padded[_shifted(offset, grid.shape, pad)])
             start += size
         ctx.offsets, ctx.pad, ctx.shapes = offsets, pad, [tuple(g.shape) for g in grids]
         return out
@@ -52,18 +52,24 @@ class _GatherOffsets(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         pad, grads, start = ctx.pad, [], 0
-        for h, w in ctx.shapes:
-            block = grad_out[:, start: start + h * w].reshape(len(ctx.offsets), h, w)
-            acc = grad_out.new_zeros(h + 2 * pad, w + 2 * pad)
-            for t, (di, dj) in enumerate(ctx.offsets):
-                acc[pad + di: pad + di + h, pad + dj: pad + dj + w] += block[t]
-            grads.append(acc[pad: pad + h, pad: pad + w])
-            start += h * w
+        for shape in ctx.shapes:
+            size = math.prod(shape)
+            block = grad_out[:, start: start + size].reshape(len(ctx.offsets), *shape)
+            acc = grad_out.new_zeros(tuple(n + 2 * pad for n in shape))
+            for t, offset in enumerate(ctx.offsets):
+                acc[_shifted(offset, shape, pad)] += block[t]
+            grads.append(acc[tuple(slice(pad, pad + n) for n in shape)])
+            start += size
         return (None, *grads)
 
 
-def gather_offsets(grids: list[torch.Tensor], offsets: list[tuple[int, int]]) -> torch.Tensor:
-    """2-D grids -> (len(offsets), total positions): neighbour values, zero outside the grid."""
+def _shifted(offset: tuple[int, ...], shape: tuple[int, ...], pad: int) -> tuple[slice, ...]:
+    """The window of a grid padded by ``pad`` that holds each position's neighbour at ``offset``."""
+    return tuple(slice(pad + d, pad + d + n) for d, n in zip(offset, shape))
+
+
+def gather_offsets(grids: list[torch.Tensor], offsets: list[tuple[int, ...]]) -> torch.Tensor:
+    """Grids -> (len(offsets), total positions): neighbour values, zero outside the grid."""
     return _GatherOffsets.apply(tuple(offsets), *grids)
 
 
@@ -71,8 +77,14 @@ def grid_contexts(grids: list[torch.Tensor], config: EntropyConfig,
                   selection: Sequence[int] | None = None) -> torch.Tensor:
     """ARM inputs of every latent of the grids in ``selection`` (default: all), channel-first:
     (num_inputs, their latents). Grid ``k``'s inputs come from grid ``k`` and, with
-    ``use_prev_grid``, grid ``k - 1``; other grids are not read."""
+    ``use_prev_grid``, grid ``k - 1``; other grids are not read. Video grids (frame, row, col)
+    take the causal window in their own frame and the ``prev_frame`` window of the previous
+    one."""
     chosen = range(len(grids)) if selection is None else selection
+    if config.prev_frame:
+        offsets = ([(0, di, dj) for di, dj in causal_offsets(config.context)]
+                   + [(-1, di, dj) for di, dj in prev_offsets(config.prev_frame)])
+        return gather_offsets([grids[k] for k in chosen], offsets)
     ctx = gather_offsets([grids[k] for k in chosen], causal_offsets(config.context))
     if config.use_prev_grid:
         prev = [torch.zeros_like(grids[0]) if k == 0 else downsample2(grids[k - 1], tuple(grids[k].shape))
@@ -161,7 +173,7 @@ def grid_rates(bins: list[torch.Tensor], model: EntropyModel, step: float) -> to
     Same value as gathering the contexts and summing :func:`latent_bits`, up to float32
     rounding."""
     config = model.config
-    if config.use_prev_grid or not bins or bins[0].device.type != "cpu":
+    if config.use_prev_grid or config.prev_frame or not bins or bins[0].device.type != "cpu":
         return None
     weights = [layer.weight for layer in model.layers]
     widths = (weights[0].shape[1], *(w.shape[0] for w in weights))

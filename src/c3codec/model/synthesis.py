@@ -38,15 +38,20 @@ class Synthesis(nn.Module):
             nn.init.zeros_(conv.bias)
 
     def forward(self, latents: torch.Tensor, scratch_input: bool = False) -> torch.Tensor:
-        """(N_grids, H, W) upsampled latents (real units) -> (C, H, W) image in [0, 1].
+        """(N_grids, H, W) upsampled latents (real units) -> (C, H, W) image in [0, 1]; for a
+        video (N_grids, T, H, W) -> (C, T, H, W), the residual convolutions applied per frame
+        (C3's per-frame 3x3 setting, Table 6).
 
         ``scratch_input``: ``latents`` is a temporary the caller does not keep, which the
         backward pass may overwrite with its gradient (see ``mlp.mlp_channels_first``)."""
-        n, h, w = latents.shape
-        x = mlp_channels_first(self.mlp, latents.reshape(n, h * w), scratch_input).reshape(-1, h, w)  # (C, H, W)
+        n, *size = latents.shape
+        x = mlp_channels_first(self.mlp, latents.reshape(n, -1), scratch_input).reshape(-1, *size)
+        if len(size) == 3:  # (C, T, H, W): the frames are the batch of the convolutions
+            frames = self._residual_layers(x.transpose(0, 1))  # (T, C, H, W)
+            return _ClipWithIdentityGradient.apply(frames.transpose(0, 1))
         kernel = fused_residual(x.shape[0], self.config.residual_kernel, x.dtype)
         if x.device.type != "cpu" or kernel is None:
-            x = self._residual_layers(x)
+            x = self._residual_layers(x[None])[0]
         else:
             for i, conv in enumerate(self.residual):
                 x = _FusedResidualLayer.apply(x, conv.weight, conv.bias, kernel, i < len(self.residual) - 1)
@@ -55,16 +60,18 @@ class Synthesis(nn.Module):
         return _ClipWithIdentityGradient.apply(x)
 
     def _residual_layers(self, x: torch.Tensor) -> torch.Tensor:
-        """The residual convolutions through PyTorch: (C, H, W) -> (C, H, W)."""
+        """The residual convolutions through PyTorch: (B, C, H, W) -> (B, C, H, W)."""
+        if not len(self.residual):
+            return x
         # channels-last makes oneDNN's tiny 3-channel convolutions about 2x faster
-        x = x[None].contiguous(memory_format=torch.channels_last)  # (1, C, H, W)
+        x = x.contiguous(memory_format=torch.channels_last)
         pad = self.config.residual_kernel // 2
         for i, conv in enumerate(self.residual):
             y = F.pad(x, (pad,) * 4, mode="replicate") if pad else x
             x = x + conv(y)
             if i < len(self.residual) - 1:
                 x = F.gelu(x)
-        return x[0]
+        return x
 
 
 class _ClipWithIdentityGradient(torch.autograd.Function):

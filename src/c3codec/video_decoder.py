@@ -1,0 +1,133 @@
+"""Decoding ``.c3v`` videos (see :mod:`c3codec.video_encoder` for the model): the header and
+patch table first, then time slab by time slab, each slab's patches decoded (their latents by
+the compiled decoder where it builds, else the numpy reference) and their frames yielded one at
+a time. No PyTorch: decoding needs numpy and the compiled kernels only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from . import runtime
+from .coding import bitstream, container
+from .coding.bitstream import BitstreamError, C3File, ImageInfo
+from .coding.container import VideoHeader
+from .coding.latents import decode_latents
+from .config import ArchitectureConfig, ConfigError
+from .decoder import ExactNetworks, exact_networks, pixel_dtype, video_latents_native
+from .exact import native
+from .exact.synthesis import reconstruct_frame
+
+MAX_VIDEO_GRIDS = 8
+"""Trilinear upsampling by 2**e gives latents in multiples of 2**-(3 e + 3): with |latent| <
+2**24 they stay exact in float64 up to e = 8 (9 grids); 8 keeps a margin."""
+
+
+def check_video_architecture(arch: ArchitectureConfig) -> None:
+    if not arch.entropy.prev_frame:
+        raise ConfigError("a video architecture needs the previous-frame context (prev_frame > 0)")
+    if max(arch.latents.exponents) >= MAX_VIDEO_GRIDS:
+        raise ConfigError(f"videos use at most {MAX_VIDEO_GRIDS} latent grids (exact trilinear upsampling)")
+
+
+def patch_frame(arch: ArchitectureConfig, size: tuple[int, int, int], bit_depth: int, nets: ExactNetworks,
+                latents: list[np.ndarray], t: int) -> np.ndarray:
+    """Frame ``t`` of a patch of ``size`` (frames, rows, columns) from its exact networks and
+    integer latents: (rows, columns, 3) pixels, as the decoder writes them."""
+    max_value = (1 << bit_depth) - 1
+    return reconstruct_frame(arch, size, max_value, nets.mlp, nets.residual, latents, t).astype(
+        pixel_dtype(bit_depth))
+
+
+def decode_patch(payload: bytes, header: VideoHeader, frames: slice, rows: slice, cols: slice,
+                 threads: int | None = None, reference: bool = False) -> Iterator[np.ndarray]:
+    """The frames of one patch, (h, w, 3) each, decoded from its payload: the latents of the
+    whole patch first (small), then one frame at a time."""
+    size = (frames.stop - frames.start, rows.stop - rows.start, cols.stop - cols.start)
+    f = read_patch(payload, header, size)
+    use_native = not reference and native.available()
+    try:
+        nets = exact_networks(f, use_native)
+        shapes = f.arch.latents.grid_shapes(size)
+        if use_native:
+            latents = video_latents_native(f, nets, shapes, threads or runtime.threads())
+        else:
+            latents = decode_latents(nets.entropy, f.latents, shapes, f.arch)
+    except (ValueError, RuntimeError, OverflowError, IndexError) as exc:
+        raise BitstreamError(f"corrupted coded data ({exc})") from None
+    for t in range(size[0]):
+        try:
+            yield patch_frame(f.arch, size, header.bit_depth, nets, latents, t)
+        except (ValueError, OverflowError) as exc:
+            raise BitstreamError(f"corrupted coded data ({exc})") from None
+
+
+def read_patch(payload: bytes, header: VideoHeader, size: tuple[int, int, int]) -> C3File:
+    """Parse a patch payload (architecture, networks, latent streams) of a patch of ``size``."""
+    f = bitstream.read_body(bitstream._Reader(payload), ImageInfo(size[1], size[2], 3, header.bit_depth),
+                            bitstream.VERSION, video=True)
+    try:
+        check_video_architecture(f.arch)
+    except ConfigError as exc:
+        raise BitstreamError(f"invalid architecture in patch: {exc}") from None
+    return f
+
+
+def read_video(data: bytes) -> tuple[VideoHeader, list[bytes]]:
+    """The header and every patch payload (each checked against its CRC)."""
+    header, table = container.read_header(data)
+    if table and table[-1][0] + table[-1][1] < len(data):
+        raise BitstreamError("file has trailing bytes after the last patch")
+    return header, [container.payload(data, table, k) for k in range(len(table))]
+
+
+def decode_video(data: bytes, threads: int | None = None, reference: bool = False
+                 ) -> tuple[VideoHeader, Iterator[np.ndarray]]:
+    """The header of a ``.c3v`` file and an iterator over its decoded RGB frames ((H, W, 3)
+    uint8 or uint16), produced time slab by time slab: each slab's patches are decoded, its
+    frames assembled and yielded, then forgotten. The header and patch table are checked
+    before the first frame; a corrupt patch raises :class:`BitstreamError` when reached."""
+    header, table = container.read_header(data)
+    if table and table[-1][0] + table[-1][1] < len(data):
+        raise BitstreamError("file has trailing bytes after the last patch")
+    per_slab = header.patch_counts[1] * header.patch_counts[2]
+    patches = header.patches()
+    dtype = pixel_dtype(header.bit_depth)
+
+    def frames() -> Iterator[np.ndarray]:
+        for s, slab in enumerate(header.slabs()):
+            decoders = []
+            for k in range(s * per_slab, (s + 1) * per_slab):
+                ft, fr, fc = patches[k]
+                decoders.append((fr, fc, decode_patch(container.payload(data, table, k), header, ft, fr, fc,
+                                                      threads, reference)))
+            for _ in range(slab.stop - slab.start):
+                frame = np.empty((header.height, header.width, 3), dtype=dtype)
+                for fr, fc, patch_frames in decoders:
+                    frame[fr, fc] = next(patch_frames)
+                yield frame
+
+    return header, frames()
+
+
+def describe(data: bytes) -> dict:
+    """What ``c3 info`` shows about a ``.c3v`` file: the video, and per patch its place, bytes
+    per grid and architecture."""
+    from .evaluation.macs import macs_per_pixel
+
+    header, payloads = read_video(data)
+    rows = []
+    for (ft, fr, fc), payload in zip(header.patches(), payloads):
+        size = (ft.stop - ft.start, fr.stop - fr.start, fc.stop - fc.start)
+        f = read_patch(payload, header, size)
+        rows.append({"frames": f"{ft.start}:{ft.stop}", "rows": f"{fr.start}:{fr.stop}",
+                     "cols": f"{fc.start}:{fc.stop}", "bytes": len(payload),
+                     "grid_bytes": [len(s) for s in f.latents.streams],
+                     "network_bytes": len(f.synthesis_params) + len(f.entropy_params),
+                     "macs_per_pixel": macs_per_pixel(f.arch, size[1], size[2], 3, frames=size[0])["total"],
+                     "architecture": f.arch})
+    seconds = header.frames / float(header.fps)
+    return {"header": header, "bytes": len(data), "bpp": 8.0 * len(data) / (header.frames * header.height * header.width),
+            "kbps": 8.0 * len(data) / seconds / 1000.0, "patches": rows}

@@ -1,0 +1,186 @@
+"""Encoding videos with C3 (c3-paper section 3.3, c3-supplementary A.3, A.4).
+
+A video is split into patches (``coding/container.py``); each patch is one model of the image
+codec with a time axis: 3-D latent grids (T/2^n, H/2^n, W/2^n), trilinear upsampling, the
+synthesis MLP per pixel with its residual 3x3 convolutions per frame (C3's per-frame setting),
+and the ARM's context = the causal window in the latent's own frame + a window of the same
+grid's previous latent frame. Fitting, parameter quantisation and coding are the image codec's
+(:func:`encoder.fit_and_code`); the exact decoder is the image decoder's, frame by frame.
+
+Frames are fitted in RGB (C3 on UVG); YUV sources are converted on reading and written back in
+their format (``io/video.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from . import runtime
+from .coding import bitstream, container
+from .coding.bitstream import ImageInfo
+from .coding.container import VideoHeader
+from .config import (BUDGET_GAIN, ArchitectureConfig, EntropyConfig, FitConfig, LatentConfig, SynthesisConfig,
+                     preset_fit_config)
+from .encoder import check_lambda, fit_and_code
+from .evaluation.macs import macs_per_pixel
+from .evaluation.metrics import video_psnr
+from .io.colour import YuvFormat
+from .video_decoder import check_video_architecture, patch_frame
+
+PATCH_SIZES = ((2e-4, (30, 180, 240)), (1e-3, (60, 180, 240)), (math.inf, (75, 270, 320)))
+"""C3's patch sizes (frames, rows, columns) by lambda (c3-supplementary Table 6, for 1080p):
+larger patches at lower rates."""
+
+PATCH_SLACK = 1.25
+"""A dimension up to this many times the patch size stays one patch (a 272-row video is not
+cut into two 136-row patches because C3's size is 270)."""
+
+
+def default_video_architecture() -> ArchitectureConfig:
+    """The CPU-budget video setting: C3's video latent step (0.3) and grid count (6, E1/E3),
+    the budget latent gain, (16, 16) networks (E1's entropy width; C3's (32, 32) synthesis
+    costs four times the MACs), a 7x7 causal window in the current latent frame and the 3x3
+    window of the previous latent frame around the same position (C3 learns a 4x4 window's
+    location instead: not built yet)."""
+    return ArchitectureConfig(
+        latents=LatentConfig(num_grids=6, step=0.3, gain_factor=BUDGET_GAIN),
+        synthesis=SynthesisConfig(widths=(16, 16)),
+        entropy=EntropyConfig(widths=(16, 16), context=7, prev_frame=3),
+    )
+
+
+def patch_counts(frames: int, height: int, width: int, lmbda: float) -> tuple[int, int, int]:
+    """How many patches along time, rows and columns: C3's patch size for ``lmbda``
+    (:data:`PATCH_SIZES`), each dimension cut into as few near-equal parts as keep every part
+    within :data:`PATCH_SLACK` of the size."""
+    size = next(s for limit, s in PATCH_SIZES if lmbda <= limit)
+    return tuple(max(1, math.ceil(n / (PATCH_SLACK * p))) for n, p in zip((frames, height, width), size))  # type: ignore[return-value]
+
+
+@dataclass
+class PatchStats:
+    frames: slice
+    rows: slice
+    cols: slice
+    bytes: int
+    steps: int
+    fit_seconds: float
+    latent_bytes: list[int]
+
+
+@dataclass
+class VideoEncodeStats:
+    frames: int
+    height: int
+    width: int
+    bytes: int
+    bpp: float  # file bits over all pixels of all frames
+    kbps: float
+    psnr: float  # per-frame RGB PSNR, averaged over frames (C3 B.2)
+    macs_per_pixel: float
+    encode_seconds: float
+    patches: list[PatchStats] = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        return sum(p.steps for p in self.patches)
+
+
+@dataclass
+class VideoEncodeResult:
+    data: bytes
+    stats: VideoEncodeStats
+    reconstruction: np.ndarray  # (T, H, W, 3), bit-identical to what decode_video returns
+
+
+@dataclass
+class PatchResult:
+    payload: bytes
+    pixels: np.ndarray  # the exact reconstruction, (t, h, w, 3)
+    stats: PatchStats
+
+
+def _target(pixels: np.ndarray, max_value: int, device: torch.device) -> torch.Tensor:
+    """(t, h, w, C) integer frames -> (C, t, h, w) float32 in [0, 1]."""
+    target = np.empty((pixels.shape[3], *pixels.shape[:3]), dtype=np.float32)
+    np.divide(pixels.transpose(3, 0, 1, 2), max_value, out=target, dtype=np.float32)
+    return torch.from_numpy(target).to(device)
+
+
+def encode_patch(pixels: np.ndarray, bit_depth: int, lmbda: float, arch: ArchitectureConfig,
+                 fit_config: FitConfig, budget_seconds: float | None = None, progress: bool = False,
+                 device: str | torch.device = "cpu") -> PatchResult:
+    """Fit, quantise and code one patch ((t, h, w, 3) frames): its payload and its exact
+    reconstruction. Independent of every other patch (a process or a cluster task can run it)."""
+    start = time.perf_counter()
+    target = _target(pixels, (1 << bit_depth) - 1, runtime.fitting_device(device))
+    coded = fit_and_code(target, lmbda, arch, fit_config, progress, budget_seconds)
+    del target
+    f = replace(coded.file, image=ImageInfo(pixels.shape[1], pixels.shape[2], 3, bit_depth))
+    w = bitstream._Writer()
+    bitstream.write_body(w, f, video=True)
+    payload = bytes(w.buf)
+    size = pixels.shape[:3]
+    frames = np.stack([patch_frame(f.arch, size, bit_depth, coded.nets, coded.latents, t)
+                       for t in range(size[0])])
+    stats = PatchStats(slice(0), slice(0), slice(0), len(payload), coded.report.stage1_steps,
+                       time.perf_counter() - start, [len(s) for s in f.latents.streams])
+    return PatchResult(payload, frames, stats)
+
+
+def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(25), yuv: YuvFormat | None = None,
+                 bit_depth: int | None = None, arch: ArchitectureConfig | None = None,
+                 fit_config: FitConfig | None = None, budget_seconds: float | None = None,
+                 counts: tuple[int, int, int] | None = None, progress: bool = False,
+                 device: str | torch.device = "cpu",
+                 on_patch: Callable[[int, int, PatchStats], None] | None = None) -> VideoEncodeResult:
+    """Compress RGB frames ((T, H, W, 3) uint8, or uint16 at 16 bits) at rate-distortion weight
+    ``lmbda``. ``budget_seconds`` is shared by the patches in proportion to their pixels;
+    ``counts`` overrides the patch grid of :func:`patch_counts`; ``yuv`` is the source's
+    format, recorded so that decoded frames are written back in it."""
+    check_lambda(lmbda)
+    if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype not in (np.uint8, np.uint16):
+        raise ValueError("frames must be a (T, H, W, 3) uint8 or uint16 array")
+    bit_depth = bit_depth or (8 if frames.dtype == np.uint8 else 16)
+    arch = arch or default_video_architecture()
+    check_video_architecture(arch)
+    fit_config = fit_config or preset_fit_config("fast")
+    start = time.perf_counter()
+    t, h, w = frames.shape[:3]
+    header = VideoHeader(t, h, w, bit_depth, Fraction(fps), yuv, counts or patch_counts(t, h, w, lmbda))
+    patches = header.patches()
+    payloads, stats = [], []
+    reconstruction = np.empty_like(frames)
+    for index, (ft, fr, fc) in enumerate(patches):
+        budget = None
+        if budget_seconds is not None:
+            done = sum((p[0].stop - p[0].start) * (p[1].stop - p[1].start) * (p[2].stop - p[2].start)
+                       for p in patches[:index])
+            left = t * h * w - done
+            share = (ft.stop - ft.start) * (fr.stop - fr.start) * (fc.stop - fc.start) / left
+            budget = (budget_seconds - (time.perf_counter() - start)) * share
+        result = encode_patch(np.ascontiguousarray(frames[ft, fr, fc]), bit_depth, lmbda, arch, fit_config,
+                              budget, progress, device)
+        result.stats.frames, result.stats.rows, result.stats.cols = ft, fr, fc
+        reconstruction[ft, fr, fc] = result.pixels
+        payloads.append(result.payload)
+        stats.append(result.stats)
+        if on_patch is not None:
+            on_patch(index, len(patches), result.stats)
+    data = container.write(header, payloads)
+    seconds = t / float(fps)
+    video_stats = VideoEncodeStats(
+        frames=t, height=h, width=w, bytes=len(data), bpp=8.0 * len(data) / (t * h * w),
+        kbps=8.0 * len(data) / seconds / 1000.0, psnr=video_psnr(reconstruction, frames, (1 << bit_depth) - 1),
+        macs_per_pixel=macs_per_pixel(arch, h, w, 3, frames=t)["total"],
+        encode_seconds=time.perf_counter() - start, patches=stats)
+    return VideoEncodeResult(data, video_stats, reconstruction)
+
+
