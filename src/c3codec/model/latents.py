@@ -38,6 +38,12 @@ def upsample(grid: torch.Tensor, exponent: int, size: tuple[int, ...]) -> torch.
         rows = _interpolation_matrix(grid.shape[2], exponent, size[0], grid.dtype, grid.device)
         cols = _interpolation_matrix(grid.shape[3], exponent, size[1], grid.dtype, grid.device)
         return (rows @ grid[0, 0] @ cols.T)[None, None]
+    if grid.dim() == 5:  # video: one matrix product per axis (PyTorch's trilinear backward is slow)
+        t, h, w = grid.shape[2:]
+        times, rows, cols = (_interpolation_matrix(n, exponent, out, grid.dtype, grid.device)
+                             for n, out in zip((t, h, w), size))
+        x = rows @ (grid[0, 0] @ cols.T)  # (t, H, W)
+        return (times @ x.reshape(t, -1)).reshape(size)[None, None]
     mode = "bilinear" if grid.dim() == 4 else "trilinear"
     up = F.interpolate(grid, scale_factor=float(2**exponent), mode=mode, align_corners=False)
     return up[(...,) + tuple(slice(0, s) for s in size)]
