@@ -526,3 +526,58 @@ def test_thread_pools_are_not_inherited_across_fork():
         finally:
             os._exit(0 if ok else 1)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+
+
+def test_video_rate_kernel_matches_the_gathered_contexts():
+    """A video grid's rate through the fused kernel (each latent frame with the previous one as
+    its second plane) equals the PyTorch path's, gradients included."""
+    from c3codec.model.c3 import C3Model
+    from c3codec.model.entropy import grid_contexts, grid_rates, latent_bits
+    from c3codec.video_encoder import default_video_architecture
+
+    torch.manual_seed(0)
+    arch = default_video_architecture()
+    model = C3Model((9, 20, 26), 3, arch)
+    step = arch.latents.step
+    bins = [torch.randn(g.shape).mul(2).round().requires_grad_() for g in model.latents.grids]
+    fused = grid_rates(bins, model.entropy, step)
+    assert fused is not None
+    (fused * torch.arange(1.0, len(bins) + 1)).sum().backward()
+    fused_grads = [b.grad.clone() for b in bins]
+    fused_weights = [layer.weight.grad.clone() for layer in model.entropy.layers]
+    for b in bins:
+        b.grad = None
+    model.entropy.zero_grad()
+    contexts = grid_contexts([b * step for b in bins], arch.entropy)
+    bits = latent_bits(torch.cat([b.reshape(-1) for b in bins]), model.entropy(contexts), arch.entropy, step)
+    per_grid = torch.stack([part.sum() for part in torch.split(bits, [b.numel() for b in bins])])
+    (per_grid * torch.arange(1.0, len(bins) + 1)).sum().backward()
+    assert torch.allclose(fused, per_grid, rtol=1e-5)
+    for a, b in zip(fused_grads, bins):
+        assert torch.allclose(a, b.grad, atol=1e-3, rtol=1e-4)
+    for a, layer in zip(fused_weights, model.entropy.layers):
+        assert torch.allclose(a, layer.weight.grad, atol=1e-2, rtol=1e-4)
+
+
+def test_video_synthesis_fused_per_frame_matches_pytorch():
+    from c3codec.config import SynthesisConfig
+    from c3codec.model.synthesis import Synthesis
+
+    torch.manual_seed(1)
+    synthesis = Synthesis(5, 3, SynthesisConfig(widths=(8, 8)))
+    with torch.no_grad():
+        for conv in synthesis.residual:
+            conv.weight.normal_(0.0, 0.2)
+            conv.bias.normal_(0.0, 0.1)
+    latents = torch.randn(5, 4, 12, 10, requires_grad=True)
+    video = synthesis(latents)
+    video.square().sum().backward()
+    fused_grad = latents.grad.clone()
+    latents.grad = None
+    mlp_out = mlp.mlp_channels_first(synthesis.mlp, latents.reshape(5, -1)).reshape(3, 4, 12, 10)
+    frames = synthesis._residual_layers(mlp_out.transpose(0, 1)).transpose(0, 1)
+    clipped = frames + (frames.clamp(0.0, 1.0) - frames).detach()  # the clip's identity gradient
+    clipped.square().sum().backward()
+    assert torch.allclose(video, clipped, atol=2e-6)
+    assert torch.allclose(fused_grad, latents.grad, atol=1e-4, rtol=1e-4)
+    assert 0.0 < video.mean() < 1.0 and video.std() > 0.05

@@ -256,3 +256,17 @@ def test_cli_eval_codes_videos_with_c3(tmp_path, capsys):
     kept = next((out / "files").iterdir())
     assert kept.suffix == ".c3v" and len(kept.read_bytes()) == int(row["bytes"])
     assert np.array_equal(decoded(kept.read_bytes()).shape, clip.shape)
+
+
+def test_python_api_from_a_file_and_an_array(tmp_path):
+    import c3codec
+
+    clip = smooth_clip(3, 8, 12, seed=9)
+    source, _ = write_source("y4m444", tmp_path, clip)
+    result = c3codec.encode_video(source, 1e-2, steps=4)
+    frames = list(c3codec.decode_video(result.data))
+    assert len(frames) == 3 and np.array_equal(np.stack(frames), result.reconstruction)
+    header = decode_video(result.data)[0]
+    assert header.yuv == YuvFormat("444", 8) and header.fps == 25
+    from_array = c3codec.encode_video(clip, 1e-2, steps=4, fps=30)
+    assert decode_video(from_array.data)[0].fps == 30 and from_array.reconstruction.shape == clip.shape

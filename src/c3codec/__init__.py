@@ -5,6 +5,8 @@ Python API::
     import c3codec
     data = c3codec.encode("photo.png", lmbda=1e-3)      # bytes of a .c3 file
     pixels = c3codec.decode(data)                        # (H, W, C) uint8 or uint16 array
+    result = c3codec.encode_video("clip.y4m", lmbda=1e-2, budget=600)  # .data: bytes of a .c3v file
+    for frame in c3codec.decode_video(result.data): ...  # (H, W, 3) frames as they are decoded
 """
 
 from __future__ import annotations
@@ -61,5 +63,37 @@ def decode(data: bytes) -> np.ndarray:
     return picture.pixels.astype(np.uint16 if picture.bit_depth == 16 else np.uint8)
 
 
-__all__ = ["encode", "encode_image", "decode", "ArchitectureConfig", "FitConfig",
+def encode_video(video: str | os.PathLike | np.ndarray, lmbda: float = 1e-2, *, frames: str | None = None,
+                 preset: str = "fast", steps: int | None = None, budget: float | None = None, seed: int = 0,
+                 fps: float | None = None, progress: bool = False, device: str = "cpu"):
+    """Encode a video (a file or PNG folder that :func:`c3codec.io.video.open_video` reads, or a
+    (T, H, W, 3) uint8/uint16 RGB array) and return a
+    :class:`~c3codec.video_encoder.VideoEncodeResult` (``.data``: the bytes of a .c3v file,
+    stats, reconstruction). ``frames`` selects ``"A:B"``; ``budget`` is in seconds."""
+    from fractions import Fraction
+
+    from .io.video import open_video
+    from .video_encoder import encode_video as _encode_video
+
+    fit_config = preset_fit_config(preset, steps=steps, seed=seed)
+    rate = None if fps is None else Fraction(fps).limit_denominator(1001)
+    if isinstance(video, np.ndarray):
+        pixels, yuv, depth = video, None, None
+    else:
+        source = open_video(video, frames=frames)
+        pixels, yuv, depth = source.read_all(), source.info.yuv, source.info.rgb_bit_depth
+        rate = rate or source.info.fps
+    return _encode_video(pixels, lmbda, fps=rate or Fraction(25), yuv=yuv, bit_depth=depth, fit_config=fit_config,
+                         budget_seconds=budget, progress=progress, device=device)
+
+
+def decode_video(data: bytes):
+    """Decode .c3v bytes: an iterator over (H, W, 3) uint8 / uint16 RGB frames, yielded as each
+    time slab of patches is decoded (the header is checked first)."""
+    from .video_decoder import decode_video as _decode_video
+
+    return _decode_video(data)[1]
+
+
+__all__ = ["encode", "encode_image", "decode", "encode_video", "decode_video", "ArchitectureConfig", "FitConfig",
            "preset_fit_config", "Picture", "load_image", "sample_image_path", "__version__"]

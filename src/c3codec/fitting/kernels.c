@@ -668,16 +668,23 @@ void c3_laplace_bits(int64_t n, const float *restrict x, const float *restrict m
  * Adds the band's bits to *bits (float64, in raster order). Unless grad_xp is NULL, also
  * writes the bits' derivatives by the band's bins into grad_bins (rows row0..row1 of H x W),
  * adds those by xp's rows row0 .. row1 + half - 1 to grad_xp ((row1 - row0 + half) x
- * (W + 2 half)) and the parameter gradients to lanes (as c3_mlp_backward). Returns 0, 1 for an
- * unsupported shape or 2 without memory. */
+ * (W + 2 half)) and the parameter gradients to lanes (as c3_mlp_backward). With `prev` (a
+ * video's previous latent frame, real units, zero-padded by ph = prev_kernel / 2 on every side:
+ * (H + 2 ph) x (W + 2 ph)) the inputs also hold its prev_kernel^2 neighbourhood of each latent
+ * (entropy.prev_offsets order, after the causal ones) and the gradients by its rows
+ * row0 .. row1 + 2 ph - 1 are added to grad_prev ((row1 - row0 + 2 ph) x (W + 2 ph)).
+ * Returns 0, 1 for an unsupported shape or 2 without memory. */
 int c3_arm_rate(int depth, const int *widths, const float *params, int context, int H, int W,
                 const float *xp, const float *bins, int row0, int row1, float step, float shift,
                 float lo, float hi, float min_log2, double *bits, float *grad_xp, float *grad_bins,
-                float *lanes) {
+                float *lanes, int prev_kernel, const float *prev, float *grad_prev) {
     const int half = context / 2, taps = (context * context - 1) / 2;
-    if (context < 1 || context % 2 == 0 || widths[0] != taps || widths[depth] != 2 || row0 < 0 ||
-        row1 > H || row0 > row1 || W < 1)
+    const int ph = prev ? prev_kernel / 2 : 0, prev_taps = prev ? prev_kernel * prev_kernel : 0;
+    if (context < 1 || context % 2 == 0 || widths[0] != taps + prev_taps || widths[depth] != 2 || row0 < 0 ||
+        row1 > H || row0 > row1 || W < 1 || (prev && (prev_kernel < 1 || prev_kernel % 2 == 0)) ||
+        (prev && grad_xp && !grad_prev))
         return 1;
+    const int64_t pw = W + 2 * ph;
     int di[MAX_WIDTH], dj[MAX_WIDTH];
     for (int t = 0; t < taps; t++) { /* entropy.causal_offsets */
         di[t] = t < half * context ? t / context - half : 0;
@@ -701,6 +708,12 @@ int c3_arm_rate(int depth, const int *widths, const float *params, int context, 
                 memcpy(dst, xp + (int64_t)(i + half + di[t]) * wp + j0 + half + dj[t], count * sizeof(float));
                 memset(dst + count, 0, (BLOCK - count) * sizeof(float));
             }
+            for (int t = 0; t < prev_taps; t++) { /* entropy.prev_offsets on the previous plane */
+                float *dst = net.act[0] + (taps + t) * BLOCK;
+                const int a = t / prev_kernel - ph, b = t % prev_kernel - ph;
+                memcpy(dst, prev + (int64_t)(i + ph + a) * pw + j0 + ph + b, count * sizeof(float));
+                memset(dst + count, 0, (BLOCK - count) * sizeof(float));
+            }
             forward_block(&net);
             const float *mu = net.act[depth], *scale = mu + BLOCK;
             float *g_mu = g, *g_scale = g + BLOCK;
@@ -717,6 +730,12 @@ int c3_arm_rate(int depth, const int *widths, const float *params, int context, 
             for (int t = 0; t < taps; t++) {
                 float *dst = grad_xp + (int64_t)(i - row0 + half + di[t]) * wp + j0 + half + dj[t];
                 const float *src = g_in + t * BLOCK;
+                for (int p = 0; p < count; p++) dst[p] += src[p];
+            }
+            for (int t = 0; t < prev_taps; t++) {
+                const int a = t / prev_kernel - ph, b = t % prev_kernel - ph;
+                float *dst = grad_prev + (int64_t)(i - row0 + ph + a) * pw + j0 + ph + b;
+                const float *src = g_in + (taps + t) * BLOCK;
                 for (int p = 0; p < count; p++) dst[p] += src[p];
             }
         }

@@ -56,7 +56,7 @@ def library() -> ctypes.CDLL | None:
     lib.c3_residual_backward.argtypes = [_INT, _INT, _INT, _P, _P, _P, _P, _P, _P, _P, _P]
     lib.c3_laplace_bits.argtypes = [_I64, _P, _P, _P, *[ctypes.c_float] * 5, _P, _P, _P, _P]
     lib.c3_arm_rate.argtypes = [_INT, _P, _P, *[_INT] * 3, _P, _P, _INT, _INT, *[ctypes.c_float] * 5,
-                                _P, _P, _P, _P]
+                                _P, _P, _P, _P, _INT, _P, _P]
     lib.c3_uniform.argtypes = [_I64, _U32, _U32, _I64, _P]
     lib.c3_softround_noise.argtypes = [_I64, _P, _U32, _U32, _I64, *[ctypes.c_float] * 4, _INT, _P, _P]
     lib.c3_upsample_forward.argtypes = [*[_INT] * 5, _P, _P]
@@ -208,15 +208,18 @@ class FusedLaplace:
 
 class FusedRate:
     """The kernel for the rate of whole grids under the ARM (context gather, MLP, Laplace bits)
-    with all its gradients, one band of rows at a time."""
+    with all its gradients, one band of rows at a time. With ``prev_kernel`` the inputs also
+    hold that window of a second plane (a video's previous latent frame)."""
 
-    def __init__(self, lib: ctypes.CDLL, widths: tuple[int, ...], context: int):
+    def __init__(self, lib: ctypes.CDLL, widths: tuple[int, ...], context: int, prev_kernel: int = 0):
         self.mlp = FusedMLP(lib, widths)
         self.context = context
+        self.prev_kernel = prev_kernel
 
     def band(self, params: torch.Tensor, padded: torch.Tensor, bins: torch.Tensor, rows: range,
              laplace: tuple[float, ...], grad_bins: torch.Tensor | None,
-             grad_padded: torch.Tensor | None = None, lanes: torch.Tensor | None = None
+             grad_padded: torch.Tensor | None = None, lanes: torch.Tensor | None = None,
+             prev: torch.Tensor | None = None, grad_prev: torch.Tensor | None = None,
              ) -> tuple[float, torch.Tensor | None, torch.Tensor | None]:
         """Bits of rows ``rows`` of ``bins`` ((H, W), bin units) given ``padded``: the grid in
         real units with ``context // 2`` zero rows above and columns each side. ``laplace``:
@@ -224,30 +227,35 @@ class FusedRate:
         writes the bits' derivatives by these rows' bins into it, and returns those by the rows
         ``rows.start .. rows.stop + context // 2`` of ``padded`` and the parameter gradient
         lanes (see ``FusedMLP.gradients``) in ``grad_padded`` and ``lanes``, which the caller
-        gives with ``grad_bins`` (zeroed, contiguous: views of blocks it allocates once)."""
+        gives with ``grad_bins`` (zeroed, contiguous: views of blocks it allocates once).
+        ``prev``: the previous plane in real units, padded by ``prev_kernel // 2`` on every
+        side; its gradient by rows ``rows.start .. rows.stop + 2 (prev_kernel // 2)`` is added
+        to ``grad_prev`` (zeroed, given with ``grad_bins``)."""
         bits = ctypes.c_double(0.0)
         if grad_bins is None:
-            grad_padded = lanes = None
-        elif grad_padded is None or lanes is None:
-            raise ValueError("band(): grad_bins needs grad_padded and lanes")
+            grad_padded = lanes = grad_prev = None
+        elif grad_padded is None or lanes is None or (prev is not None and grad_prev is None):
+            raise ValueError("band(): grad_bins needs grad_padded, lanes (and grad_prev with prev)")
         code = self.mlp.lib.c3_arm_rate(
             self.mlp.depth, self.mlp._widths, params.data_ptr(), self.context, *bins.shape,
             padded.data_ptr(), bins.data_ptr(), rows.start, rows.stop, *laplace, ctypes.byref(bits),
-            *(None if t is None else t.data_ptr() for t in (grad_padded, grad_bins, lanes)))
+            *(None if t is None else t.data_ptr() for t in (grad_padded, grad_bins, lanes)),
+            self.prev_kernel, *(None if t is None else t.data_ptr() for t in (prev, grad_prev)))
         if code:
             raise RuntimeError(f"fused ARM rate failed (code {code})")
         return bits.value, grad_padded, lanes
 
 
-def fused_rate(widths: tuple[int, ...], context: int, dtype: torch.dtype) -> FusedRate | None:
-    """The ARM-rate kernel for these MLP widths and causal context, or None where the separate
-    steps (context gather, MLP, Laplace rate) must run."""
-    taps = (context * context - 1) // 2
+def fused_rate(widths: tuple[int, ...], context: int, dtype: torch.dtype, prev_kernel: int = 0
+               ) -> FusedRate | None:
+    """The ARM-rate kernel for these MLP widths, causal context and previous-plane window (0:
+    none), or None where the separate steps (context gather, MLP, Laplace rate) must run."""
+    taps = (context * context - 1) // 2 + prev_kernel**2
     if (dtype != torch.float32 or len(widths) - 1 > MAX_DEPTH or max(widths) > MAX_WIDTH
             or widths[0] != taps or widths[-1] != 2):
         return None
     lib = library()
-    return None if lib is None else FusedRate(lib, tuple(widths), context)
+    return None if lib is None else FusedRate(lib, tuple(widths), context, prev_kernel)
 
 
 class FusedQuantizer:

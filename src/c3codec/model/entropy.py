@@ -164,20 +164,24 @@ depend on the thread count."""
 
 
 def grid_rates(bins: list[torch.Tensor], model: EntropyModel, step: float) -> torch.Tensor | None:
-    """Estimated bits of each grid of latents ((H, W) each, bin units) under the ARM, as a
-    tensor of one total per grid, through the fused rate kernel (:mod:`.fused`): contexts,
-    MLP, Laplace rate and every gradient in one pass over each grid, computed with the forward
-    pass (fitting always takes them). None where the kernel cannot run (another device, float64,
-    the previous-grid context, networks beyond its limits): then the separate steps must.
+    """Estimated bits of each grid of latents ((H, W) each, or a video's (T, H, W), bin units)
+    under the ARM, as a tensor of one total per grid, through the fused rate kernel
+    (:mod:`.fused`): contexts, MLP, Laplace rate and every gradient in one pass over each grid
+    (a video grid: over each latent frame, with the previous frame as the kernel's second
+    plane), computed with the forward pass (fitting always takes them). None where the kernel
+    cannot run (another device, float64, the previous-grid context, networks beyond its
+    limits): then the separate steps must.
 
     Same value as gathering the contexts and summing :func:`latent_bits`, up to float32
     rounding."""
     config = model.config
-    if config.use_prev_grid or config.prev_frame or not bins or bins[0].device.type != "cpu":
+    if config.use_prev_grid or not bins or bins[0].device.type != "cpu":
+        return None
+    if (bins[0].dim() == 3) != bool(config.prev_frame):
         return None
     weights = [layer.weight for layer in model.layers]
     widths = (weights[0].shape[1], *(w.shape[0] for w in weights))
-    kernel = fused_rate(widths, config.context, bins[0].dtype)
+    kernel = fused_rate(widths, config.context, bins[0].dtype, config.prev_frame)
     if kernel is None:
         return None
     biases = [layer.bias for layer in model.layers]
@@ -193,6 +197,17 @@ def _bands(height: int, width: int) -> list[range]:
     return [range(r, min(r + rows, height)) for r in range(0, height, rows)]
 
 
+class _Plane:
+    """One 2-D plane the rate kernel runs over: an image grid, or one latent frame of a video
+    grid with the previous frame (zeros before the first) as its second plane."""
+
+    def __init__(self, grid: int, bins: torch.Tensor, step: float, half: int,
+                 previous: torch.Tensor | None, prev_half: int):
+        self.grid, self.bins = grid, bins
+        self.padded = F.pad(bins * step, (half, half, half, 0))
+        self.prev = None if previous is None else F.pad(previous * step, (prev_half,) * 4)
+
+
 class _FusedGridRates(torch.autograd.Function):
     """:func:`grid_rates`: the forward pass also computes the gradients of each grid's bits,
     which the backward pass scales by the incoming gradient of that grid's total."""
@@ -204,44 +219,66 @@ class _FusedGridRates(torch.autograd.Function):
         params = tensors[num_grids:]
         depth = len(params) // 2
         packed = kernel.mlp.pack(params[:depth], params[depth:])
-        half, step = kernel.context // 2, laplace[0]
-        padded = [F.pad(b * step, (half, half, half, 0)) for b in bins]
+        half, step, ph = kernel.context // 2, laplace[0], kernel.prev_kernel // 2
+        video = bins[0].dim() == 3
+        planes = ([_Plane(k, b[t], step, half, b[t - 1] if t else torch.zeros_like(b[0]), ph)
+                   for k, b in enumerate(bins) for t in range(b.shape[0])] if video
+                  else [_Plane(k, b, step, half, None, 0) for k, b in enumerate(bins)])
         grad_bins = [torch.empty_like(b) if need_grad else None for b in bins]
-        tasks = [(k, rows) for k, b in enumerate(bins) for rows in _bands(*b.shape)]
-        # Every band's gradient outputs are views of two blocks allocated here, not a thousand
+        grad_planes: list[torch.Tensor | None] = [None] * len(planes)  # views of grad_bins
+        if need_grad:
+            grad_planes = [g[t] for g in grad_bins for t in range(g.shape[0])] if video else list(grad_bins)
+        tasks = [(p, rows) for p, plane in enumerate(planes) for rows in _bands(*plane.bins.shape)]
+        # Every band's gradient outputs are views of blocks allocated here, not a thousand
         # small tensors allocated by whichever thread runs the band: at 12 MP those, left in the
         # holes of image-sized buffers freed earlier in the step, fragmented the heap (hundreds
         # of MB of peak memory). The same values (zeroed, as the kernel expects).
         grad_blocks: list[torch.Tensor | None] = [None] * len(tasks)
+        prev_blocks: list[torch.Tensor | None] = [None] * len(tasks)
         lane_blocks: list[torch.Tensor | None] = [None] * len(tasks)
         if need_grad:
-            sizes = [(len(rows) + half) * padded[k].shape[1] for k, rows in tasks]
-            grad_blocks = [block.view(-1, padded[k].shape[1])
-                           for block, (k, _) in zip(padded[0].new_zeros(sum(sizes)).split(sizes), tasks)]
+            widths = [planes[p].padded.shape[1] for p, _ in tasks]
+            sizes = [(len(rows) + half) * width for (_, rows), width in zip(tasks, widths)]
+            grad_blocks = [block.view(-1, width)
+                           for block, width in zip(bins[0].new_zeros(sum(sizes)).split(sizes), widths)]
+            if video:
+                widths = [planes[p].prev.shape[1] for p, _ in tasks]
+                sizes = [(len(rows) + 2 * ph) * width for (_, rows), width in zip(tasks, widths)]
+                prev_blocks = [block.view(-1, width)
+                               for block, width in zip(bins[0].new_zeros(sum(sizes)).split(sizes), widths)]
             lane_blocks = list(torch.zeros(len(tasks), kernel.mlp.num_params * LANES).unbind())
 
         results: list[tuple] = [()] * len(tasks)
 
         def work(t: int) -> None:  # any thread may run any band: each has its own outputs
-            k, rows = tasks[t]
-            results[t] = kernel.band(packed, padded[k], bins[k], rows, laplace, grad_bins[k],
-                                     grad_blocks[t], lane_blocks[t])
+            p, rows = tasks[t]
+            plane = planes[p]
+            results[t] = kernel.band(packed, plane.padded, plane.bins, rows, laplace, grad_planes[p],
+                                     grad_blocks[t], lane_blocks[t], plane.prev, prev_blocks[t])
 
         share_chunks(work, len(tasks))
         totals = [0.0] * num_grids
         lanes: list[list[torch.Tensor]] = [[] for _ in bins]
-        grad_padded = [torch.zeros_like(p) if need_grad else None for p in padded]
-        for t, (k, rows) in enumerate(tasks):  # in a fixed order, whatever the threads
+        grad_padded = [torch.zeros_like(plane.padded) if need_grad else None for plane in planes]
+        grad_prev = [torch.zeros_like(plane.prev) if need_grad and video else None for plane in planes]
+        for t, (p, rows) in enumerate(tasks):  # in a fixed order, whatever the threads
             bits, band_grad, band_lanes = results[t]
-            totals[k] += bits
+            totals[planes[p].grid] += bits
             if need_grad:
-                grad_padded[k][rows.start: rows.stop + half] += band_grad
-                lanes[k].append(band_lanes)
-        results = grad_blocks = band_grad = None  # free the bands' gradient block now
+                grad_padded[p][rows.start: rows.stop + half] += band_grad
+                if video:
+                    grad_prev[p][rows.start: rows.stop + 2 * ph] += prev_blocks[t]
+                lanes[planes[p].grid].append(band_lanes)
+        results = grad_blocks = prev_blocks = band_grad = None  # free the bands' gradient blocks now
         if need_grad:
-            # g + step * p, in place: one grid-sized tensor less (the same two roundings)
-            ctx.grad_bins = [g.add_(p[half:, half: p.shape[1] - half].mul_(step))
-                             for g, p in zip(grad_bins, grad_padded)]
+            for p, plane in enumerate(planes):
+                g, w = grad_planes[p], plane.bins.shape[1]
+                # g + step * padded's gradient, in place: one grid-sized tensor less (the same two roundings)
+                g.add_(grad_padded[p][half:, half: half + w].mul_(step))
+                if video and p + 1 < len(planes) and planes[p + 1].grid == plane.grid:
+                    h = plane.bins.shape[0]
+                    g.add_(grad_prev[p + 1][ph: ph + h, ph: ph + w].mul_(step))
+            ctx.grad_bins = grad_bins
             ctx.lanes = [sum_lanes(grid_lanes) for grid_lanes in lanes]
             ctx.kernel = kernel
         return torch.tensor(totals, dtype=bins[0].dtype)

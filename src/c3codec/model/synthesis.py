@@ -46,18 +46,25 @@ class Synthesis(nn.Module):
         backward pass may overwrite with its gradient (see ``mlp.mlp_channels_first``)."""
         n, *size = latents.shape
         x = mlp_channels_first(self.mlp, latents.reshape(n, -1), scratch_input).reshape(-1, *size)
-        if len(size) == 3:  # (C, T, H, W): the frames are the batch of the convolutions
-            frames = self._residual_layers(x.transpose(0, 1))  # (T, C, H, W)
-            return _ClipWithIdentityGradient.apply(frames.transpose(0, 1))
         kernel = fused_residual(x.shape[0], self.config.residual_kernel, x.dtype)
-        if x.device.type != "cpu" or kernel is None:
-            x = self._residual_layers(x[None])[0]
-        else:
-            for i, conv in enumerate(self.residual):
-                x = _FusedResidualLayer.apply(x, conv.weight, conv.bias, kernel, i < len(self.residual) - 1)
+        if x.device.type != "cpu" or kernel is None or not len(self.residual):
+            # the frames of a video (C, T, H, W) are the batch of the convolutions
+            frames = x[None] if len(size) == 2 else x.transpose(0, 1)
+            frames = self._residual_layers(frames)
+            x = frames[0] if len(size) == 2 else frames.transpose(0, 1)
+        elif len(size) == 2:
+            x = self._fused_residual_layers(x, kernel)
+        else:  # the fused kernel frame by frame
+            x = torch.stack([self._fused_residual_layers(frame, kernel) for frame in x.unbind(1)], dim=1)
         # Clip to [0, 1] with an identity gradient: a hard clip would stop all learning if the
         # whole image saturated early in fitting (seen on short fits of grey images).
         return _ClipWithIdentityGradient.apply(x)
+
+    def _fused_residual_layers(self, x: torch.Tensor, kernel: FusedResidual) -> torch.Tensor:
+        """The residual convolutions of one (C, H, W) image through the fused kernel."""
+        for i, conv in enumerate(self.residual):
+            x = _FusedResidualLayer.apply(x, conv.weight, conv.bias, kernel, i < len(self.residual) - 1)
+        return x
 
     def _residual_layers(self, x: torch.Tensor) -> torch.Tensor:
         """The residual convolutions through PyTorch: (B, C, H, W) -> (B, C, H, W)."""
