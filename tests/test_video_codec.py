@@ -270,3 +270,34 @@ def test_python_api_from_a_file_and_an_array(tmp_path):
     assert header.yuv == YuvFormat("444", 8) and header.fps == 25
     from_array = c3codec.encode_video(clip, 1e-2, steps=4, fps=30)
     assert decode_video(from_array.data)[0].fps == 30 and from_array.reconstruction.shape == clip.shape
+
+
+def test_patches_in_processes_and_on_dask_give_the_same_bytes():
+    from c3codec.runtime import torch_threads
+
+    clip = smooth_clip(4, 12, 16, seed=11)
+    config = preset_fit_config("test", steps=6)
+    with torch_threads(1):
+        here = encode_video(clip, 1e-2, counts=(2, 1, 1), fit_config=config)
+    processes = encode_video(clip, 1e-2, counts=(2, 1, 1), fit_config=config, jobs=2, threads=1)
+    assert processes.data == here.data
+    assert np.array_equal(processes.reconstruction, here.reconstruction)
+    pytest.importorskip("distributed")
+    cluster = encode_video(clip, 1e-2, counts=(2, 1, 1), fit_config=config, scheduler="local:2")
+    assert cluster.data == here.data
+
+
+def test_cli_encode_video_on_a_local_cluster(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    clip = smooth_clip(4, 10, 12, seed=12)
+    source, _ = write_source("y4m420", tmp_path, clip)
+    code, out, err = run(["encode", source, "-o", tmp_path / "a.c3v", "--lmbda", "1e-2", "--steps", "4",
+                          "--patches", "2,1,1", "--scheduler", "local:2"], capsys)
+    assert code == 0, err
+    code, out, err = run(["encode", source, "-o", tmp_path / "b.c3v", "--lmbda", "1e-2", "--steps", "4",
+                          "--patches", "2,1,1", "--jobs", "2", "--threads", "1"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "a.c3v").read_bytes() == (tmp_path / "b.c3v").read_bytes()
+    code, out, err = run(["encode", source, "-o", tmp_path / "c.c3v", "--lmbda", "1e-2", "--scheduler", "nowhere"],
+                         capsys)
+    assert code == 2 and "--scheduler" in err

@@ -160,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="raw .yuv: bits per sample")
     v.add_argument("--patches", type=_patch_counts, default=None, metavar="T,H,W",
                    help="patches along time, rows and columns (default: C3's patch size for lambda)")
+    v.add_argument("--jobs", type=_positive_int, default=1,
+                   help="patches fitted at the same time in local processes (default 1)")
+    v.add_argument("--scheduler", default=None, metavar="local:N|tcp://HOST:PORT",
+                   help="fit the patches as Dask tasks on this cluster (pip install 'c3codec[dask]')")
 
     p = sub.add_parser("decode", help="decompress a .c3 file to PNG, or a .c3v file to a video")
     p.add_argument("input", help=".c3 or .c3v file")
@@ -279,7 +283,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
         return cmd_encode_video(args)
     video_only = [flag for flag, value in (("--frames", args.frames), ("--video-size", args.video_size),
                                            ("--fps", args.fps), ("--yuv-format", args.yuv_format),
-                                           ("--yuv-bit-depth", args.yuv_bit_depth), ("--patches", args.patches))
+                                           ("--yuv-bit-depth", args.yuv_bit_depth), ("--patches", args.patches),
+                                           ("--scheduler", args.scheduler), ("--jobs", None if args.jobs == 1 else args.jobs))
                   if value is not None]
     if video_only:
         raise UsageError(f"{video_only[0]} is for videos")
@@ -326,6 +331,12 @@ def cmd_encode_video(args: argparse.Namespace) -> int:
         raise UsageError("--marm, --prev-grid, --drop-finest, --width and --context are image options")
     if args.budget is not None and args.steps is not None:
         raise UsageError("give either --steps or --budget, not both")
+    if args.scheduler:
+        from .evaluation.cluster import check_scheduler
+
+        check_scheduler(args.scheduler)
+        if args.jobs != 1:
+            raise UsageError("--jobs is for local processes; with --scheduler the cluster's workers fit the patches")
     fps = Fraction(args.fps).limit_denominator(1001) if args.fps else None
     raw = RawOptions(args.video_size, fps, args.yuv_format, args.yuv_bit_depth)
     source = open_video(args.input, frames=args.frames, raw=raw)
@@ -343,7 +354,8 @@ def cmd_encode_video(args: argparse.Namespace) -> int:
 
     result = encode_video(frames, args.lmbda, fps=fps or info.fps, yuv=info.yuv, bit_depth=info.rgb_bit_depth,
                           fit_config=fit_config, budget_seconds=args.budget, counts=args.patches,
-                          progress=progress, device=args.device, on_patch=on_patch)
+                          progress=progress and args.jobs == 1 and not args.scheduler, device=args.device,
+                          jobs=args.jobs, scheduler=args.scheduler, threads=args.threads, on_patch=on_patch)
     atomic_write(args.output, result.data)
     s = result.stats
     summary = {"input": args.input, "output": args.output, "frames": s.frames, "width": s.width,
@@ -685,6 +697,7 @@ def main(argv: list[str] | None = None) -> int:
     from .evaluation.runner import EvalError
     from .io.images import ImageError
     from .io.video import VideoError
+    from .evaluation.cluster import SchedulerError, TaskError
 
     try:
         # decoding and inspecting files need no PyTorch, whose import takes seconds
@@ -693,7 +706,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             return cmd_bench_speed(args)
         return COMMANDS[args.command](args)
-    except (ImageError, BitstreamError, ConfigError, UsageError, FileNotFoundError, EvalError, VideoError) as exc:
+    except (ImageError, BitstreamError, ConfigError, UsageError, FileNotFoundError, EvalError, VideoError,
+            SchedulerError, TaskError) as exc:
         print(f"c3: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -135,16 +135,43 @@ def encode_patch(pixels: np.ndarray, bit_depth: int, lmbda: float, arch: Archite
     return PatchResult(payload, frames, stats)
 
 
+@dataclass
+class PatchJob:
+    """One patch's encoding as a unit of work for a process or a cluster task."""
+
+    pixels: np.ndarray  # (t, h, w, 3)
+    bit_depth: int
+    lmbda: float
+    arch: ArchitectureConfig
+    fit_config: FitConfig
+    budget_seconds: float | None
+    threads: int | None  # fixed on the worker, so that its bytes do not depend on where it ran
+
+
+def run_patch_job(job: PatchJob) -> PatchResult:
+    """Worker side of :class:`PatchJob`."""
+    if job.threads:
+        runtime.configure(job.threads)
+    return encode_patch(job.pixels, job.bit_depth, job.lmbda, job.arch, job.fit_config, job.budget_seconds)
+
+
 def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(25), yuv: YuvFormat | None = None,
                  bit_depth: int | None = None, arch: ArchitectureConfig | None = None,
                  fit_config: FitConfig | None = None, budget_seconds: float | None = None,
                  counts: tuple[int, int, int] | None = None, progress: bool = False,
-                 device: str | torch.device = "cpu",
+                 device: str | torch.device = "cpu", jobs: int = 1, scheduler: str | None = None,
+                 threads: int | None = None,
                  on_patch: Callable[[int, int, PatchStats], None] | None = None) -> VideoEncodeResult:
     """Compress RGB frames ((T, H, W, 3) uint8, or uint16 at 16 bits) at rate-distortion weight
-    ``lmbda``. ``budget_seconds`` is shared by the patches in proportion to their pixels;
-    ``counts`` overrides the patch grid of :func:`patch_counts`; ``yuv`` is the source's
-    format, recorded so that decoded frames are written back in it."""
+    ``lmbda``. ``counts`` overrides the patch grid of :func:`patch_counts`; ``yuv`` is the
+    source's format, recorded so that decoded frames are written back in it.
+
+    Patches are fitted one after the other here, or at the same time in ``jobs`` local
+    processes or as Dask tasks on ``scheduler`` (``local:N`` or ``tcp://HOST:PORT``), each
+    with ``threads`` threads (default: this process's, split between the jobs; 1 on a
+    cluster): with ``--steps`` the file is the same bytes wherever its patches ran.
+    ``budget_seconds`` is wall-clock time for the whole video: shared by the patches in
+    proportion to their pixels, times the number running at once."""
     check_lambda(lmbda)
     if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype not in (np.uint8, np.uint16):
         raise ValueError("frames must be a (T, H, W, 3) uint8 or uint16 array")
@@ -156,31 +183,46 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
     t, h, w = frames.shape[:3]
     header = VideoHeader(t, h, w, bit_depth, Fraction(fps), yuv, counts or patch_counts(t, h, w, lmbda))
     patches = header.patches()
-    payloads, stats = [], []
+    results: list[PatchResult | None] = [None] * len(patches)
     reconstruction = np.empty_like(frames)
-    for index, (ft, fr, fc) in enumerate(patches):
-        budget = None
-        if budget_seconds is not None:
-            done = sum((p[0].stop - p[0].start) * (p[1].stop - p[1].start) * (p[2].stop - p[2].start)
-                       for p in patches[:index])
-            left = t * h * w - done
-            share = (ft.stop - ft.start) * (fr.stop - fr.start) * (fc.stop - fc.start) / left
-            budget = (budget_seconds - (time.perf_counter() - start)) * share
-        result = encode_patch(np.ascontiguousarray(frames[ft, fr, fc]), bit_depth, lmbda, arch, fit_config,
-                              budget, progress, device)
+
+    def finished(index: int, result: PatchResult) -> None:
+        ft, fr, fc = patches[index]
         result.stats.frames, result.stats.rows, result.stats.cols = ft, fr, fc
         reconstruction[ft, fr, fc] = result.pixels
-        payloads.append(result.payload)
-        stats.append(result.stats)
+        results[index] = result
         if on_patch is not None:
             on_patch(index, len(patches), result.stats)
-    data = container.write(header, payloads)
+
+    sizes = [(ft.stop - ft.start) * (fr.stop - fr.start) * (fc.stop - fc.start) for ft, fr, fc in patches]
+    if jobs <= 1 and scheduler is None:
+        for index, (ft, fr, fc) in enumerate(patches):  # each patch's share of the time still left
+            budget = None
+            if budget_seconds is not None:
+                budget = (budget_seconds - (time.perf_counter() - start)) * sizes[index] / sum(sizes[index:])
+            finished(index, encode_patch(np.ascontiguousarray(frames[ft, fr, fc]), bit_depth, lmbda, arch,
+                                         fit_config, budget, progress, device))
+    else:
+        from .evaluation.cluster import cluster_workers, map_outcomes
+
+        parallel = min(len(patches), cluster_workers(scheduler) if scheduler else jobs)
+        per_job = threads or (1 if scheduler else max(1, runtime.threads() // jobs))
+        work = []
+        for index, (ft, fr, fc) in enumerate(patches):
+            budget = None
+            if budget_seconds is not None:
+                budget = (budget_seconds - (time.perf_counter() - start)) * parallel * sizes[index] / sum(sizes)
+            work.append((PatchJob(np.ascontiguousarray(frames[ft, fr, fc]), bit_depth, lmbda, arch, fit_config,
+                                  budget, per_job),))
+        for index, outcome in map_outcomes(run_patch_job, work, jobs, scheduler):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            finished(index, outcome)
+    data = container.write(header, [r.payload for r in results])
     seconds = t / float(fps)
     video_stats = VideoEncodeStats(
         frames=t, height=h, width=w, bytes=len(data), bpp=8.0 * len(data) / (t * h * w),
         kbps=8.0 * len(data) / seconds / 1000.0, psnr=video_psnr(reconstruction, frames, (1 << bit_depth) - 1),
         macs_per_pixel=macs_per_pixel(arch, h, w, 3, frames=t)["total"],
-        encode_seconds=time.perf_counter() - start, patches=stats)
+        encode_seconds=time.perf_counter() - start, patches=[r.stats for r in results])
     return VideoEncodeResult(data, video_stats, reconstruction)
-
-

@@ -1,5 +1,7 @@
-"""``c3 eval --scheduler``: every (input, setting) as a Dask task, on a cluster the user already
-runs (``tcp://HOST:8786``) or on a LocalCluster of N worker processes (``local:N``).
+"""Where independent work runs: in this process, in local processes (``--jobs``), or as Dask
+tasks (``--scheduler``) on a cluster the user already runs (``tcp://HOST:8786``) or on a
+LocalCluster of N worker processes (``local:N``). ``c3 eval`` runs each (input, setting) so,
+``c3 encode`` a video's patches.
 
 Inputs travel to the workers as bytes and coded files come back as bytes, so workers need no
 shared filesystem, only this package (and a C compiler for its kernels, as locally). A task
@@ -69,28 +71,71 @@ def run_task_from_bytes(task, name: str, data: bytes):
             raise TaskError(str(e).replace(str(path), str(task.image))) from None
 
 
-def dask_outcomes(tasks: list, spec: str) -> Iterator[tuple]:
-    """(task, TaskResult or exception) for every task, as they finish on the cluster."""
+def map_outcomes(function, calls: list[tuple], jobs: int = 1, scheduler: str | None = None
+                 ) -> Iterator[tuple[int, object]]:
+    """``function(*calls[i])`` for every i: here one after the other, in ``jobs`` local
+    processes, or on the Dask cluster ``scheduler``; yields (i, result or the exception it
+    raised) as each finishes (a failure does not stop the others)."""
+    if scheduler:
+        yield from cluster_map(scheduler, function, calls)
+    elif jobs <= 1:
+        for i, args in enumerate(calls):
+            try:
+                outcome = function(*args)
+            except Exception as e:  # noqa: BLE001 - reported by the caller, the others go on
+                outcome = e
+            yield i, outcome
+    else:
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            pending = {pool.submit(function, *args): i for i, args in enumerate(calls)}
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    i = pending.pop(future)
+                    error = future.exception()
+                    yield i, error if error is not None else future.result()
+
+
+def cluster_map(spec: str, function, calls: list[tuple]) -> Iterator[tuple[int, object]]:
+    """``function(*calls[i])`` for every i as Dask tasks on the cluster ``spec``: (i, result or
+    the exception it raised), as they finish."""
     client, cluster = _client(spec)
     try:
         from distributed import as_completed
 
-        futures = {}
-        for task in tasks:
-            try:
-                data = Path(task.image).read_bytes()
-            except OSError as e:
-                yield task, ImageError(f"{task.image}: {e.strerror}")
-                continue
-            future = client.submit(run_task_from_bytes, task, Path(task.image).name, data, pure=False)
-            futures[future] = task
+        futures = {client.submit(function, *args, pure=False): i for i, args in enumerate(calls)}
         for future in as_completed(futures):
-            task = futures[future]
             try:
-                yield task, future.result()
+                yield futures[future], future.result()
             except Exception as e:  # noqa: BLE001 - the task's own error (or KilledWorker)
-                yield task, e
+                yield futures[future], e
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def cluster_workers(spec: str) -> int:
+    """How many tasks the cluster runs at once (worker threads; ``local:N``: N)."""
+    if spec.startswith("local:"):
+        return int(spec[6:])
+    client, _ = _client(spec)
+    try:
+        return max(1, sum(client.nthreads().values()))
+    finally:
+        client.close()
+
+
+def dask_outcomes(tasks: list, spec: str) -> Iterator[tuple]:
+    """(task, TaskResult or exception) for every task, as they finish on the cluster."""
+    calls, readable = [], []
+    for task in tasks:
+        try:
+            calls.append((task, Path(task.image).name, Path(task.image).read_bytes()))
+            readable.append(task)
+        except OSError as e:
+            yield task, ImageError(f"{task.image}: {e.strerror}")
+    for index, outcome in cluster_map(spec, run_task_from_bytes, calls):
+        yield readable[index], outcome

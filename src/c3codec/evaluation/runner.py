@@ -11,7 +11,6 @@ import math
 import os
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -256,26 +255,13 @@ def run_eval(tasks: list[Task], out_dir: Path, jobs: int = 1, name: str = "C3",
 
 def _outcomes(todo: list[Task], jobs: int, scheduler: str | None):
     """(task, TaskResult or the exception it raised), as tasks finish."""
-    if scheduler:
-        from .cluster import dask_outcomes
+    from .cluster import dask_outcomes, map_outcomes
 
+    if scheduler:
         yield from dask_outcomes(todo, scheduler)
-    elif jobs <= 1:
-        for task in todo:
-            try:
-                outcome = run_task(task)
-            except Exception as e:  # noqa: BLE001 - reported, the other tasks go on
-                outcome = e
-            yield task, outcome
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            pending = {pool.submit(run_task, t): t for t in todo}
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    task = pending.pop(future)
-                    error = future.exception()
-                    yield task, error if error is not None else future.result()
+        for i, outcome in map_outcomes(run_task, [(t,) for t in todo], jobs):
+            yield todo[i], outcome
 
 
 def _finish(table: Path, task: Task, result: TaskResult, bar, log) -> None:
