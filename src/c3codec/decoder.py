@@ -101,11 +101,12 @@ def _bands(height: int) -> list[range]:
 
 
 def synthesise_native(arch: ArchitectureConfig, image: ImageInfo, mlp: list[IntLayer],
-                      residual: list[IntLayer], grids: list[np.ndarray], threads: int | None = None
-                      ) -> np.ndarray:
-    """Complete integer latent grids -> (H, W, C) pixels, with the compiled kernels on
-    ``threads`` threads (default :func:`runtime.threads`)."""
-    kernels = native.SynthesisKernels(mlp, residual, arch, image.channels)
+                      residual: list[IntLayer], grids: list[np.ndarray], threads: int | None = None,
+                      input_scale: int = 1) -> np.ndarray:
+    """Complete integer latent grids (times ``input_scale``, see ``native.SynthesisKernels``)
+    -> (H, W, C) pixels, with the compiled kernels on ``threads`` threads (default
+    :func:`runtime.threads`)."""
+    kernels = native.SynthesisKernels(mlp, residual, arch, image.channels, input_scale)
     views = [g if g.dtype == np.int32 and g.strides[1] == 4 else np.ascontiguousarray(g, dtype=np.int32)
              for g in grids]
     latents = kernels.latents(views)

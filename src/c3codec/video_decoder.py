@@ -16,9 +16,9 @@ from .coding.bitstream import BitstreamError, C3File, ImageInfo
 from .coding.container import VideoHeader
 from .coding.latents import decode_latents
 from .config import ArchitectureConfig, ConfigError
-from .decoder import ExactNetworks, exact_networks, pixel_dtype, video_latents_native
+from .decoder import ExactNetworks, exact_networks, pixel_dtype, synthesise_native, video_latents_native
 from .exact import native
-from .exact.synthesis import reconstruct_frame
+from .exact.synthesis import frame_grids, reconstruct_frame
 
 MAX_VIDEO_GRIDS = 8
 """Trilinear upsampling by 2**e gives latents in multiples of 2**-(3 e + 3): with |latent| <
@@ -33,9 +33,23 @@ def check_video_architecture(arch: ArchitectureConfig) -> None:
 
 
 def patch_frame(arch: ArchitectureConfig, size: tuple[int, int, int], bit_depth: int, nets: ExactNetworks,
-                latents: list[np.ndarray], t: int) -> np.ndarray:
+                latents: list[np.ndarray], t: int, threads: int | None = None, reference: bool = False
+                ) -> np.ndarray:
     """Frame ``t`` of a patch of ``size`` (frames, rows, columns) from its exact networks and
-    integer latents: (rows, columns, 3) pixels, as the decoder writes them."""
+    integer latents: (rows, columns, 3) pixels, as the decoder writes them.
+
+    By the compiled kernels where they build: the frame's temporally mixed grids times
+    2**(e_max + 1) are integers, which the image synthesis kernel takes with its first layer's
+    unit divided by the same power of two (bit-identical, ``native.SynthesisKernels``). Else,
+    or for latents too large for 32 bits once scaled, or with ``reference``, the numpy
+    reference."""
+    if not reference and native.available():
+        scale = 2 ** (max(arch.latents.exponents) + 1)
+        scaled = [g * scale for g in frame_grids(latents, arch, size[0], t)]
+        if max(np.abs(g).max() for g in scaled) < 2**31:
+            grids = [np.ascontiguousarray(g, dtype=np.int32) for g in scaled]
+            return synthesise_native(arch, ImageInfo(size[1], size[2], 3, bit_depth), nets.mlp, nets.residual,
+                                     grids, threads, input_scale=scale)
     max_value = (1 << bit_depth) - 1
     return reconstruct_frame(arch, size, max_value, nets.mlp, nets.residual, latents, t).astype(
         pixel_dtype(bit_depth))
@@ -59,7 +73,7 @@ def decode_patch(payload: bytes, header: VideoHeader, frames: slice, rows: slice
         raise BitstreamError(f"corrupted coded data ({exc})") from None
     for t in range(size[0]):
         try:
-            yield patch_frame(f.arch, size, header.bit_depth, nets, latents, t)
+            yield patch_frame(f.arch, size, header.bit_depth, nets, latents, t, threads, reference)
         except (ValueError, OverflowError) as exc:
             raise BitstreamError(f"corrupted coded data ({exc})") from None
 

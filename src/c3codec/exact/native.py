@@ -485,10 +485,13 @@ class SynthesisKernels:
     """Upsampling and synthesis of bands of pixel rows from (possibly still decoding) grids."""
 
     def __init__(self, mlp: list[IntLayer], residual: list[IntLayer], arch: ArchitectureConfig,
-                 channels: int):
+                 channels: int, input_scale: int = 1):
+        """``input_scale`` (a power of two): the grids hold latents times it (a video frame's
+        temporally mixed latents, made integers); the first layer's unit divides by it, which
+        gives bit-identical outputs (scaling by a power of two is exact)."""
         if arch.latents.num_grids > MAX_GRIDS:
             raise NativeError(ERRORS[6])
-        self.network = Network(mlp, arch.latents.step, upsampled_fraction_bits(arch))
+        self.network = Network(mlp, arch.latents.step / input_scale, upsampled_fraction_bits(arch))
         self.residual = ResidualLayers(residual, channels, arch.synthesis.residual_kernel)
         self.gelu = _gelu()[0]
         self.arch = arch

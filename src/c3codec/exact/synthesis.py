@@ -19,28 +19,6 @@ def upsampled_fraction_bits(arch: ArchitectureConfig, dims: int = 2) -> int:
     return dims * (max(arch.latents.exponents) + 1)
 
 
-def linear_weights(t: int, exponent: int, frames: int) -> tuple[int, int, float]:
-    """Output ``t``'s position between two of ``frames`` inputs upsampled by 2**exponent
-    (PyTorch's linear interpolation, align_corners=False), along any axis (time for a video
-    frame): indices ``i0, i1`` and the weight of ``i1``, a multiple of 2**-(exponent + 1)."""
-    source = max((t + 0.5) / 2**exponent - 0.5, 0.0)
-    i0 = min(int(source), frames - 1)
-    return i0, min(i0 + 1, frames - 1), source - i0
-
-
-def upsample_frame(latents: list[np.ndarray], arch: ArchitectureConfig, size: tuple[int, int, int],
-                   t: int) -> np.ndarray:
-    """Frame ``t`` of the trilinear upsampling of video latent grids ((T_n, h_n, w_n) integers):
-    (N_grids, H, W) float64 in bin units, exact. Linear interpolation is separable: each grid's
-    two nearest latent frames are mixed with dyadic weights (exact), then upsampled bilinearly
-    (exact, :func:`upsample_latents`), which is what the 3-D interpolation computes."""
-    mixed = []
-    for grid, exponent in zip(latents, arch.latents.exponents):
-        i0, i1, weight = linear_weights(t, exponent, grid.shape[0])
-        mixed.append(grid[i0] * (1.0 - weight) + grid[i1] * weight)
-    return upsample_latents(mixed, arch, size[1:])
-
-
 def upsample_latents(latents: list[np.ndarray], arch: ArchitectureConfig,
                      size: tuple[int, int]) -> np.ndarray:
     """2-D latent grids (integers, or a video frame's dyadic mixes) -> (N_grids, H, W) float64
@@ -74,31 +52,24 @@ def linear_weights(t: int, exponent: int, frames: int) -> tuple[int, int, float]
     return i0, min(i0 + 1, frames - 1), source - i0
 
 
-def upsample_frame(latents: list[np.ndarray], arch: ArchitectureConfig, size: tuple[int, int, int],
-                   t: int) -> np.ndarray:
-    """Frame ``t`` of the trilinear upsampling of video latent grids ((T_n, h_n, w_n) integers):
-    (N_grids, H, W) float64 in bin units, exact. Linear interpolation is separable: each grid's
-    two nearest latent frames are mixed with dyadic weights (exact), then upsampled bilinearly
-    (exact, :func:`upsample_latents`), which is what the 3-D interpolation computes."""
+def frame_grids(latents: list[np.ndarray], arch: ArchitectureConfig, frames: int, t: int) -> list[np.ndarray]:
+    """The 2-D grids frame ``t`` of a video patch of ``frames`` frames is upsampled from: each
+    video grid's two nearest latent frames mixed with the temporal weights (float64, exact:
+    multiples of 2**-(e_n + 1))."""
     mixed = []
     for grid, exponent in zip(latents, arch.latents.exponents):
         i0, i1, weight = linear_weights(t, exponent, grid.shape[0])
         mixed.append(grid[i0] * (1.0 - weight) + grid[i1] * weight)
-    return upsample_latents(mixed, arch, size[1:])
+    return mixed
 
 
-def upsample_latents(latents: list[np.ndarray], arch: ArchitectureConfig,
-                     size: tuple[int, ...]) -> np.ndarray:
-    """Integer latent grids -> (N_grids, H, W) float64 upsampled latents in bin units, exact
-    (dyadic weights on integers below :data:`~.arithmetic.MAX_LATENT`): PyTorch's bilinear
-    interpolation, whose float64 result is exact, so any exact computation agrees with it."""
-    import torch
-
-    from ..model.latents import upsample_all
-
-    grids = [torch.from_numpy(g.astype(np.float64)) for g in latents]
-    with torch.no_grad():
-        return upsample_all(grids, arch.latents.exponents, size).numpy()
+def upsample_frame(latents: list[np.ndarray], arch: ArchitectureConfig, size: tuple[int, int, int],
+                   t: int) -> np.ndarray:
+    """Frame ``t`` of the trilinear upsampling of video latent grids ((T_n, h_n, w_n) integers):
+    (N_grids, H, W) float64 in bin units, exact. Linear interpolation is separable: each grid's
+    two nearest latent frames are mixed (:func:`frame_grids`), then upsampled bilinearly (exact,
+    :func:`upsample_latents`), which is what the 3-D interpolation computes."""
+    return upsample_latents(frame_grids(latents, arch, size[0], t), arch, size[1:])
 
 
 def synthesise(mlp: list[IntLayer], residual: list[IntLayer], upsampled: np.ndarray,
