@@ -111,6 +111,12 @@ def _add_marm(p: argparse.ArgumentParser) -> None:
                         "autoregressive upsamplers instead of the ARM (0: C3, the default; 7: all)")
 
 
+def _add_adaptive(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--adaptive", action="store_true",
+                   help="C3 adaptive: choose the architecture (per video patch) among a few variants by "
+                        "short trial encodings, 30%% of the budget or steps, then fit the best")
+
+
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmbda", type=_positive_float, required=True,
                    help="rate-distortion weight: loss = MSE + lmbda * bpp (e.g. 1e-3)")
@@ -134,6 +140,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prev-grid", action="store_true",
                    help="condition the ARM on a 3x3 neighbourhood of the previous grid")
     _add_marm(p)
+    _add_adaptive(p)
     p.add_argument("--device", type=_device, default="cpu",
                    help="torch device for fitting: cpu (default), cuda or cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -211,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="C3 wall-clock budget per image, e.g. 90s, 10m (scales all schedules)")
     _add_network_init(p)
     _add_marm(p)
+    _add_adaptive(p)
     p.add_argument("--keep-files", action="store_true",
                    help="keep every coded file in OUT/files (IMAGE_SETTING.c3 for c3)")
     p.add_argument("--jobs", type=_positive_int, default=1, help="parallel processes")
@@ -296,9 +304,13 @@ def cmd_encode(args: argparse.Namespace) -> int:
         raise UsageError("give either --steps or --budget, not both")
     arch = _arch(args)
     result = encode(picture, args.lmbda, arch=arch, fit_config=fit_config,
-                    progress=progress, device=args.device, budget_seconds=args.budget)
+                    progress=progress, device=args.device, budget_seconds=args.budget, adaptive=args.adaptive)
     atomic_write(args.output, result.data)
     s = result.stats
+    for trial in s.adaptive_trials if not args.json else ():
+        chosen = " <- chosen" if trial.chosen else ""
+        print(f"adaptive trial {trial.label}: {trial.bytes} bytes, PSNR {trial.psnr:.2f} dB, RD cost "
+              f"{trial.cost:.6f} ({trial.steps} steps){chosen}")
     if args.budget is not None and not args.json:
         print(f"budget {args.budget:.0f} s, networks {arch.synthesis.widths[0]} wide "
               f"({s.network_init} start): a "
@@ -350,12 +362,14 @@ def cmd_encode_video(args: argparse.Namespace) -> int:
         if progress:
             print(f"patch {index + 1}/{count} (frames {patch.frames.start}:{patch.frames.stop}, rows "
                   f"{patch.rows.start}:{patch.rows.stop}, columns {patch.cols.start}:{patch.cols.stop}): "
-                  f"{patch.bytes} bytes, {patch.steps} steps, {patch.fit_seconds:.0f} s", file=sys.stderr)
+                  f"{patch.bytes} bytes, {patch.steps} steps, {patch.fit_seconds:.0f} s"
+                  + (f", chose {patch.setting}" if patch.setting else ""), file=sys.stderr)
 
     result = encode_video(frames, args.lmbda, fps=fps or info.fps, yuv=info.yuv, bit_depth=info.rgb_bit_depth,
                           fit_config=fit_config, budget_seconds=args.budget, counts=args.patches,
                           progress=progress and args.jobs == 1 and not args.scheduler, device=args.device,
-                          jobs=args.jobs, scheduler=args.scheduler, threads=args.threads, on_patch=on_patch)
+                          jobs=args.jobs, scheduler=args.scheduler, threads=args.threads, adaptive=args.adaptive,
+                          on_patch=on_patch)
     atomic_write(args.output, result.data)
     s = result.stats
     summary = {"input": args.input, "output": args.output, "frames": s.frames, "width": s.width,
@@ -617,7 +631,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        + (f", {args.steps} steps" if args.steps is not None else "")
                        + (f", budget {args.budget:.0f} s/image" if args.budget else "")
                        + (f", {args.network_init} networks" if args.network_init else "")
-                       + (f", MARM M={args.marm}" if args.marm else ""))
+                       + (f", MARM M={args.marm}" if args.marm else "")
+                       + (", adaptive" if args.adaptive else ""))
         name = args.name or "C3"
     else:
         from .evaluation.baselines import get_codec
@@ -629,13 +644,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         description = codec.description
         name = args.name or codec.name
     # Image by image, so that an interrupted run leaves whole RD curves behind it.
-    if args.codec != "c3" and args.marm:
-        raise UsageError("--marm is for the c3 codec")
+    if args.codec != "c3" and (args.marm or args.adaptive):
+        raise UsageError("--marm and --adaptive are for the c3 codec")
     out = Path(args.out)
     keep = out / "files" if args.keep_files else None
     tasks = [Task(args.codec, image, float(setting), steps=args.steps, preset=args.preset,
                   budget_seconds=args.budget, threads=threads, network_init=args.network_init,
-                  marm=args.marm, keep=keep, frames=args.frames)
+                  marm=args.marm, keep=keep, frames=args.frames, adaptive=args.adaptive)
              for image in images for setting in settings]
     rows = run_eval(tasks, out, jobs=args.jobs, name=name, description=description,
                     progress=sys.stderr.isatty(), scheduler=args.scheduler)

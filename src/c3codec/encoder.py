@@ -48,6 +48,7 @@ class EncodeStats:
     step_seconds: float  # measured step time when a budget chose the steps, else NaN
     network_init: NetworkInit = "random"  # how the networks started: "random" or "pretrained"
     fit_report: FitReport = field(repr=False, default_factory=FitReport)
+    adaptive_trials: list = field(default_factory=list)  # adaptive.Trial of each candidate (--adaptive)
 
 
 @dataclass
@@ -241,12 +242,15 @@ def fit_and_code(target: torch.Tensor, lmbda: float, arch: ArchitectureConfig, f
 
 def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = None,
            fit_config: FitConfig | None = None, progress: bool = False,
-           device: str | torch.device = "cpu", budget_seconds: float | None = None) -> EncodeResult:
+           device: str | torch.device = "cpu", budget_seconds: float | None = None,
+           adaptive: bool = False) -> EncodeResult:
     """Compress one picture at rate-distortion weight ``lmbda`` (loss = MSE + lmbda * bpp).
 
     With ``budget_seconds`` stage 1 runs for the time that leaves room for the rest of the
     encoding (see :func:`plan_budget`), with every schedule scaled to the steps that fit; the
     default architecture is then the cheaper one of :func:`config.default_architecture`.
+    ``adaptive``: C3 adaptive, the architecture chosen among variants of ``arch`` by short
+    trial encodings (:mod:`c3codec.adaptive`).
     """
     check_lambda(lmbda)
     arch = arch or default_architecture(budget=budget_seconds is not None)
@@ -254,10 +258,23 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
     device = runtime.fitting_device(device)
     start = time.perf_counter()
     target = _target(picture, device)
-    coded = fit_and_code(target, lmbda, arch, fit_config, progress,
-                         None if budget_seconds is None else budget_seconds - (time.perf_counter() - start))
-    del target
     image = ImageInfo(picture.height, picture.width, picture.channels, picture.bit_depth)
+
+    def left() -> float | None:
+        return None if budget_seconds is None else budget_seconds - (time.perf_counter() - start)
+
+    trials = []
+    if adaptive:
+        from .adaptive import choose, image_candidates
+
+        def score(trial: CodedModel) -> tuple[float, int]:
+            pixels = reconstruct(trial.file.arch, image, trial.nets.mlp, trial.nets.residual, trial.latents)
+            size = len(bitstream.write(replace(trial.file, image=image)))
+            return normalised_mse(pixels, picture.pixels, picture.max_value), size
+
+        arch, trials, _ = choose(target, lmbda, image_candidates(arch), fit_config, left(), score)
+    coded = fit_and_code(target, lmbda, arch, fit_config, progress, left())
+    del target
     c3file = replace(coded.file, image=image)
     data = bitstream.write(c3file)
     nets, report, plan = coded.nets, coded.report, coded.plan
@@ -275,8 +292,14 @@ def encode(picture: Picture, lmbda: float, arch: ArchitectureConfig | None = Non
         fit_seconds=report.seconds, encode_seconds=time.perf_counter() - start,
         steps=report.stage1_steps, step_seconds=math.nan if plan is None else plan.step_seconds,
         network_init="pretrained" if coded.pretrained else "random",
-        fit_report=report)
+        fit_report=report, adaptive_trials=trials)
     return EncodeResult(data, stats, Picture(pixels, picture.bit_depth), coded.latents)
+
+
+def normalised_mse(decoded: np.ndarray, original: np.ndarray, max_value: int) -> float:
+    """MSE on [0, 1] values, as the loss measures distortion."""
+    diff = (decoded.astype(np.float64) - original.astype(np.float64)) / max_value
+    return float(np.mean(diff * diff))
 
 
 def check_lambda(lmbda: float) -> None:

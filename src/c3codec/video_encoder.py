@@ -28,7 +28,7 @@ from .coding.bitstream import ImageInfo
 from .coding.container import VideoHeader
 from .config import (BUDGET_GAIN, ArchitectureConfig, EntropyConfig, FitConfig, LatentConfig, SynthesisConfig,
                      preset_fit_config)
-from .encoder import check_lambda, fit_and_code
+from .encoder import CodedModel, check_lambda, fit_and_code, normalised_mse
 from .evaluation.macs import macs_per_pixel
 from .evaluation.metrics import video_psnr
 from .io.colour import YuvFormat
@@ -73,6 +73,7 @@ class PatchStats:
     steps: int
     fit_seconds: float
     latent_bytes: list[int]
+    setting: str = ""  # the candidate --adaptive chose ("" without it)
 
 
 @dataclass
@@ -116,23 +117,44 @@ def _target(pixels: np.ndarray, max_value: int, device: torch.device) -> torch.T
 
 def encode_patch(pixels: np.ndarray, bit_depth: int, lmbda: float, arch: ArchitectureConfig,
                  fit_config: FitConfig, budget_seconds: float | None = None, progress: bool = False,
-                 device: str | torch.device = "cpu") -> PatchResult:
+                 device: str | torch.device = "cpu", adaptive: bool = False) -> PatchResult:
     """Fit, quantise and code one patch ((t, h, w, 3) frames): its payload and its exact
-    reconstruction. Independent of every other patch (a process or a cluster task can run it)."""
+    reconstruction. Independent of every other patch (a process or a cluster task can run it).
+    ``adaptive``: the architecture chosen among variants of ``arch`` by short trial encodings
+    (:mod:`c3codec.adaptive`)."""
     start = time.perf_counter()
     target = _target(pixels, (1 << bit_depth) - 1, runtime.fitting_device(device))
-    coded = fit_and_code(target, lmbda, arch, fit_config, progress, budget_seconds)
+
+    def left() -> float | None:
+        return None if budget_seconds is None else budget_seconds - (time.perf_counter() - start)
+
+    label = ""
+    if adaptive:
+        from .adaptive import choose, video_candidates
+
+        def score(trial: CodedModel) -> tuple[float, int]:
+            payload, frames = _coded_patch(trial, pixels, bit_depth)
+            return normalised_mse(frames, pixels, (1 << bit_depth) - 1), len(payload)
+
+        candidates = video_candidates(arch)
+        arch, trials, _ = choose(target, lmbda, candidates, fit_config, left(), score)
+        label = next(name for name, candidate in candidates if candidate == arch)
+    coded = fit_and_code(target, lmbda, arch, fit_config, progress, left())
     del target
+    payload, frames = _coded_patch(coded, pixels, bit_depth)
+    stats = PatchStats(slice(0), slice(0), slice(0), len(payload), coded.report.stage1_steps,
+                       time.perf_counter() - start, [len(s) for s in coded.file.latents.streams], label)
+    return PatchResult(payload, frames, stats)
+
+
+def _coded_patch(coded: CodedModel, pixels: np.ndarray, bit_depth: int) -> tuple[bytes, np.ndarray]:
+    """A coded patch's payload and its exact reconstruction ((t, h, w, 3))."""
     f = replace(coded.file, image=ImageInfo(pixels.shape[1], pixels.shape[2], 3, bit_depth))
     w = bitstream._Writer()
     bitstream.write_body(w, f, video=True)
-    payload = bytes(w.buf)
     size = pixels.shape[:3]
-    frames = np.stack([patch_frame(f.arch, size, bit_depth, coded.nets, coded.latents, t)
-                       for t in range(size[0])])
-    stats = PatchStats(slice(0), slice(0), slice(0), len(payload), coded.report.stage1_steps,
-                       time.perf_counter() - start, [len(s) for s in f.latents.streams])
-    return PatchResult(payload, frames, stats)
+    frames = np.stack([patch_frame(f.arch, size, bit_depth, coded.nets, coded.latents, t) for t in range(size[0])])
+    return bytes(w.buf), frames
 
 
 @dataclass
@@ -146,13 +168,15 @@ class PatchJob:
     fit_config: FitConfig
     budget_seconds: float | None
     threads: int | None  # fixed on the worker, so that its bytes do not depend on where it ran
+    adaptive: bool = False
 
 
 def run_patch_job(job: PatchJob) -> PatchResult:
     """Worker side of :class:`PatchJob`."""
     if job.threads:
         runtime.configure(job.threads)
-    return encode_patch(job.pixels, job.bit_depth, job.lmbda, job.arch, job.fit_config, job.budget_seconds)
+    return encode_patch(job.pixels, job.bit_depth, job.lmbda, job.arch, job.fit_config, job.budget_seconds,
+                        adaptive=job.adaptive)
 
 
 def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(25), yuv: YuvFormat | None = None,
@@ -160,7 +184,7 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
                  fit_config: FitConfig | None = None, budget_seconds: float | None = None,
                  counts: tuple[int, int, int] | None = None, progress: bool = False,
                  device: str | torch.device = "cpu", jobs: int = 1, scheduler: str | None = None,
-                 threads: int | None = None,
+                 threads: int | None = None, adaptive: bool = False,
                  on_patch: Callable[[int, int, PatchStats], None] | None = None) -> VideoEncodeResult:
     """Compress RGB frames ((T, H, W, 3) uint8, or uint16 at 16 bits) at rate-distortion weight
     ``lmbda``. ``counts`` overrides the patch grid of :func:`patch_counts`; ``yuv`` is the
@@ -171,7 +195,8 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
     with ``threads`` threads (default: this process's, split between the jobs; 1 on a
     cluster): with ``--steps`` the file is the same bytes wherever its patches ran.
     ``budget_seconds`` is wall-clock time for the whole video: shared by the patches in
-    proportion to their pixels, times the number running at once."""
+    proportion to their pixels, times the number running at once. ``adaptive``: each patch's
+    architecture chosen by short trial encodings (:mod:`c3codec.adaptive`)."""
     check_lambda(lmbda)
     if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype not in (np.uint8, np.uint16):
         raise ValueError("frames must be a (T, H, W, 3) uint8 or uint16 array")
@@ -201,7 +226,7 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
             if budget_seconds is not None:
                 budget = (budget_seconds - (time.perf_counter() - start)) * sizes[index] / sum(sizes[index:])
             finished(index, encode_patch(np.ascontiguousarray(frames[ft, fr, fc]), bit_depth, lmbda, arch,
-                                         fit_config, budget, progress, device))
+                                         fit_config, budget, progress, device, adaptive))
     else:
         from .evaluation.cluster import cluster_workers, map_outcomes
 
@@ -213,7 +238,7 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
             if budget_seconds is not None:
                 budget = (budget_seconds - (time.perf_counter() - start)) * parallel * sizes[index] / sum(sizes)
             work.append((PatchJob(np.ascontiguousarray(frames[ft, fr, fc]), bit_depth, lmbda, arch, fit_config,
-                                  budget, per_job),))
+                                  budget, per_job, adaptive),))
         for index, outcome in map_outcomes(run_patch_job, work, jobs, scheduler):
             if isinstance(outcome, BaseException):
                 raise outcome

@@ -41,6 +41,7 @@ class Task:
     marm: int = 0  # MARM's ARU grids (c3)
     keep: Path | None = None  # folder to keep the coded file in
     frames: str | None = None  # videos: the frames to code, "A:B"
+    adaptive: bool = False  # c3: C3 adaptive (adaptive.py)
 
     @property
     def key(self) -> tuple[str, str, float]:
@@ -126,7 +127,7 @@ def _run_c3(picture: Picture, task: Task):
     start = time.perf_counter()
     result = encode(picture, task.setting, arch=arch,
                     fit_config=preset_fit_config(task.preset, steps=task.steps,
-                                                 network_init=task.network_init), **extra)
+                                                 network_init=task.network_init), adaptive=task.adaptive, **extra)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
     decoded = decode(result.data)
@@ -200,7 +201,7 @@ def _run_c3_video(frames: np.ndarray, info, task: Task):
     start = time.perf_counter()
     result = encode_video(frames, task.setting, fps=info.fps, yuv=info.yuv, bit_depth=info.rgb_bit_depth,
                           fit_config=preset_fit_config(task.preset, steps=task.steps, network_init=task.network_init),
-                          budget_seconds=task.budget_seconds)
+                          budget_seconds=task.budget_seconds, adaptive=task.adaptive)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
     decoded = np.stack(list(decode_video(result.data)[1]))
