@@ -7,6 +7,7 @@ a time. No PyTorch: decoding needs numpy and the compiled kernels only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,10 +56,22 @@ def patch_frame(arch: ArchitectureConfig, size: tuple[int, int, int], bit_depth:
         pixel_dtype(bit_depth))
 
 
-def decode_patch(payload: bytes, header: VideoHeader, frames: slice, rows: slice, cols: slice,
-                 threads: int | None = None, reference: bool = False) -> Iterator[np.ndarray]:
-    """The frames of one patch, (h, w, 3) each, decoded from its payload: the latents of the
-    whole patch first (small), then one frame at a time."""
+@dataclass
+class DecodedPatch:
+    """A patch's exact networks and integer latents: what its frames are synthesised from."""
+
+    arch: ArchitectureConfig
+    size: tuple[int, int, int]  # frames, rows, columns
+    nets: ExactNetworks
+    latents: list[np.ndarray]
+
+
+def decode_patch_latents(payload: bytes, header: VideoHeader, frames: slice, rows: slice, cols: slice,
+                         reference: bool = False) -> DecodedPatch:
+    """A patch's networks and latents from its payload. On one thread: a latent frame's waves
+    hold a few dozen latents, too few to share between threads (the per-wave handoff cost more
+    than the work: 10x slower on a busy 2-core machine); a slab's patches decode in parallel
+    instead."""
     size = (frames.stop - frames.start, rows.stop - rows.start, cols.stop - cols.start)
     f = read_patch(payload, header, size)
     use_native = not reference and native.available()
@@ -66,16 +79,12 @@ def decode_patch(payload: bytes, header: VideoHeader, frames: slice, rows: slice
         nets = exact_networks(f, use_native)
         shapes = f.arch.latents.grid_shapes(size)
         if use_native:
-            latents = video_latents_native(f, nets, shapes, threads or runtime.threads())
+            latents = video_latents_native(f, nets, shapes, 1)
         else:
             latents = decode_latents(nets.entropy, f.latents, shapes, f.arch)
     except (ValueError, RuntimeError, OverflowError, IndexError) as exc:
         raise BitstreamError(f"corrupted coded data ({exc})") from None
-    for t in range(size[0]):
-        try:
-            yield patch_frame(f.arch, size, header.bit_depth, nets, latents, t, threads, reference)
-        except (ValueError, OverflowError) as exc:
-            raise BitstreamError(f"corrupted coded data ({exc})") from None
+    return DecodedPatch(f.arch, size, nets, latents)
 
 
 def read_patch(payload: bytes, header: VideoHeader, size: tuple[int, int, int]) -> C3File:
@@ -112,36 +121,30 @@ def decode_video(data: bytes, threads: int | None = None, reference: bool = Fals
 
     def frames() -> Iterator[np.ndarray]:
         for s, slab in enumerate(header.slabs()):
-            decoders = []
-            for k in range(s * per_slab, (s + 1) * per_slab):
-                ft, fr, fc = patches[k]
-                decoders.append((fr, fc, decode_patch(container.payload(data, table, k), header, ft, fr, fc,
-                                                      threads, reference)))
-            for _ in range(slab.stop - slab.start):
+            first = s * per_slab
+            decoded: list[DecodedPatch | BaseException | None] = [None] * per_slab
+
+            def work(i: int) -> None:
+                ft, fr, fc = patches[first + i]
+                try:
+                    decoded[i] = decode_patch_latents(container.payload(data, table, first + i), header, ft, fr, fc,
+                                                      reference)
+                except BitstreamError as exc:
+                    decoded[i] = exc
+
+            runtime.share_chunks(work, per_slab, threads)
+            for result in decoded:
+                if isinstance(result, BaseException):
+                    raise result
+            for t in range(slab.stop - slab.start):
                 frame = np.empty((header.height, header.width, 3), dtype=dtype)
-                for fr, fc, patch_frames in decoders:
-                    frame[fr, fc] = next(patch_frames)
+                for k, patch in enumerate(decoded):
+                    _, fr, fc = patches[first + k]
+                    try:
+                        frame[fr, fc] = patch_frame(patch.arch, patch.size, header.bit_depth, patch.nets,
+                                                    patch.latents, t, threads, reference)
+                    except (ValueError, OverflowError) as exc:
+                        raise BitstreamError(f"corrupted coded data ({exc})") from None
                 yield frame
 
     return header, frames()
-
-
-def describe(data: bytes) -> dict:
-    """What ``c3 info`` shows about a ``.c3v`` file: the video, and per patch its place, bytes
-    per grid and architecture."""
-    from .evaluation.macs import macs_per_pixel
-
-    header, payloads = read_video(data)
-    rows = []
-    for (ft, fr, fc), payload in zip(header.patches(), payloads):
-        size = (ft.stop - ft.start, fr.stop - fr.start, fc.stop - fc.start)
-        f = read_patch(payload, header, size)
-        rows.append({"frames": f"{ft.start}:{ft.stop}", "rows": f"{fr.start}:{fr.stop}",
-                     "cols": f"{fc.start}:{fc.stop}", "bytes": len(payload),
-                     "grid_bytes": [len(s) for s in f.latents.streams],
-                     "network_bytes": len(f.synthesis_params) + len(f.entropy_params),
-                     "macs_per_pixel": macs_per_pixel(f.arch, size[1], size[2], 3, frames=size[0])["total"],
-                     "architecture": f.arch})
-    seconds = header.frames / float(header.fps)
-    return {"header": header, "bytes": len(data), "bpp": 8.0 * len(data) / (header.frames * header.height * header.width),
-            "kbps": 8.0 * len(data) / seconds / 1000.0, "patches": rows}
