@@ -148,3 +148,24 @@ def decode_video(data: bytes, threads: int | None = None, reference: bool = Fals
                 yield frame
 
     return header, frames()
+
+
+def describe(data: bytes) -> dict:
+    """What ``c3 info`` shows about a ``.c3v`` file: the video, and per patch its place, bytes
+    per grid and architecture."""
+    from .evaluation.macs import macs_per_pixel
+
+    header, payloads = read_video(data)
+    rows = []
+    for (ft, fr, fc), payload in zip(header.patches(), payloads):
+        size = (ft.stop - ft.start, fr.stop - fr.start, fc.stop - fc.start)
+        f = read_patch(payload, header, size)
+        rows.append({"frames": f"{ft.start}:{ft.stop}", "rows": f"{fr.start}:{fr.stop}",
+                     "cols": f"{fc.start}:{fc.stop}", "bytes": len(payload),
+                     "grid_bytes": [len(s) for s in f.latents.streams],
+                     "network_bytes": len(f.synthesis_params) + len(f.entropy_params),
+                     "macs_per_pixel": macs_per_pixel(f.arch, size[1], size[2], 3, frames=size[0])["total"],
+                     "architecture": f.arch})
+    seconds = header.frames / float(header.fps)
+    return {"header": header, "bytes": len(data), "bpp": 8.0 * len(data) / (header.frames * header.height * header.width),
+            "kbps": 8.0 * len(data) / seconds / 1000.0, "patches": rows}
