@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import torch
 
 from c3codec import runtime
+from c3codec.compiled import cpu_name
 from c3codec.config import default_architecture, preset_fit_config
 from c3codec.encoder import _target as image_target
 from c3codec.fitting.fit import make_optimizer, stage1_step
@@ -29,16 +29,6 @@ from c3codec.video_encoder import _target as video_target
 from c3codec.video_encoder import default_video_architecture
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def step_seconds(target: torch.Tensor, arch, steps: int) -> float:

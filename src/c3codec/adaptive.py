@@ -80,3 +80,60 @@ def choose(target: torch.Tensor, lmbda: float, candidates: list[tuple[str, Archi
     best = min(trials, key=lambda trial: trial.cost)
     best.chosen = True
     return best.arch, trials, time.perf_counter() - start
+
+
+MASK_SHARE = 0.15
+"""Share of a patch's budget (or steps) spent learning where its previous-frame windows go."""
+WIDE_WINDOW = 9
+"""Side of the wide previous-frame window the placement is learned on (C3: 65 on 1080p; a QCIF
+latent moves a few positions per frame)."""
+MASK_GRIDS = 3
+"""Grids that get a learned window, finest first (C3's K); coarser grids read no previous frame."""
+
+
+def learn_frame_offsets(target: torch.Tensor, lmbda: float, arch: ArchitectureConfig, fit_config: FitConfig,
+                        budget_seconds: float | None) -> tuple[tuple[int, int] | None, ...]:
+    """C3's learned previous-frame masks (c3-supplementary A.3), for a shared ARM: fit briefly
+    with a wide (:data:`WIDE_WINDOW`) previous-frame window; score each of its positions, per
+    grid, by how much it feeds the ARM there (the first layer's summed |weights| on it times the
+    mean |input| it gets from that grid); place each of the :data:`MASK_GRIDS` finest grids'
+    window where its scores sum highest. Returns the per-grid offsets (None: no previous frame)
+    for ``arch.entropy.prev_frame_offsets``; the caller refits from scratch with them."""
+    from .fitting.fit import fit
+    from .model.c3 import C3Model
+    from .model.entropy import grid_contexts
+
+    wide = replace(arch, entropy=replace(arch.entropy, prev_frame=WIDE_WINDOW, prev_frame_offsets=()))
+    torch.manual_seed(fit_config.seed)
+    model = C3Model(tuple(target.shape[1:]), target.shape[0], wide).to(target.device)
+    steps = max(1, round(fit_config.steps * MASK_SHARE))
+    config = replace(fit_config, steps=steps, stage2_fraction=0.0)
+    fit(model, target, lmbda, config, stage1_seconds=None if budget_seconds is None else budget_seconds * MASK_SHARE)
+    causal = arch.entropy.num_causal
+    with torch.no_grad():
+        bins = [torch.round(b).cpu() for b in model.latents.in_bins()]
+        weight = model.entropy.layers[0].weight.detach().cpu().abs().sum(dim=0)[causal:]  # (WIDE^2,)
+        step = arch.latents.step
+        offsets: list[tuple[int, int] | None] = []
+        for n in range(arch.latents.num_grids):
+            if n >= MASK_GRIDS:
+                offsets.append(None)
+                continue
+            inputs = grid_contexts([b * step for b in bins], wide.entropy, [n])[causal:]  # (WIDE^2, latents)
+            scores = (weight * inputs.abs().mean(dim=1)).reshape(WIDE_WINDOW, WIDE_WINDOW)
+            offsets.append(best_window(scores, arch.entropy.prev_frame))
+    return tuple(offsets)
+
+
+def best_window(scores: torch.Tensor, side: int) -> tuple[int, int]:
+    """Offset from the centre of ``scores`` (a square) of the ``side`` x ``side`` window with the
+    largest sum (the centred one among equals)."""
+    wide = scores.shape[0]
+    centre = (wide - side) // 2
+    sums = torch.nn.functional.avg_pool2d(scores[None, None], side, stride=1)[0, 0] * side * side
+    best, where = sums[centre, centre], (centre, centre)
+    for i in range(sums.shape[0]):
+        for j in range(sums.shape[1]):
+            if sums[i, j] > best:
+                best, where = sums[i, j], (i, j)
+    return where[0] - centre, where[1] - centre

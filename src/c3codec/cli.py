@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="raw .yuv: bits per sample")
     v.add_argument("--patches", type=_patch_counts, default=None, metavar="T,H,W",
                    help="patches along time, rows and columns (default: C3's patch size for lambda)")
+    v.add_argument("--learn-mask", action="store_true",
+                   help="place each patch's previous-frame windows by a short fit with a wide window "
+                        "(C3's learned mask; 15%% of the budget or steps)")
     v.add_argument("--jobs", type=_positive_int, default=1,
                    help="patches fitted at the same time in local processes (default 1)")
     v.add_argument("--scheduler", default=None, metavar="local:N|tcp://HOST:PORT",
@@ -292,7 +295,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     video_only = [flag for flag, value in (("--frames", args.frames), ("--video-size", args.video_size),
                                            ("--fps", args.fps), ("--yuv-format", args.yuv_format),
                                            ("--yuv-bit-depth", args.yuv_bit_depth), ("--patches", args.patches),
-                                           ("--scheduler", args.scheduler), ("--jobs", None if args.jobs == 1 else args.jobs))
+                                           ("--scheduler", args.scheduler), ("--jobs", None if args.jobs == 1 else args.jobs),
+                                           ("--learn-mask", args.learn_mask or None))
                   if value is not None]
     if video_only:
         raise UsageError(f"{video_only[0]} is for videos")
@@ -321,12 +325,14 @@ def cmd_encode(args: argparse.Namespace) -> int:
                "bytes": s.bytes, "bpp": s.bpp, "psnr": s.psnr, "encode_seconds": s.encode_seconds,
                "steps": s.steps, "stage2_steps": s.fit_report.stage2_steps,
                "macs_per_pixel": s.macs_per_pixel, "network_init": s.network_init}
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(f"{args.output}: {s.width}x{s.height}, {s.bytes} bytes, {s.bpp:.4f} bpp, "
-              f"PSNR {s.psnr:.2f} dB, encoded in {s.encode_seconds:.1f} s "
-              f"({s.steps} + {s.fit_report.stage2_steps} steps)")
+    return _print_summary(args, summary, f"{args.output}: {s.width}x{s.height}, {s.bytes} bytes, {s.bpp:.4f} bpp, "
+                                         f"PSNR {s.psnr:.2f} dB, encoded in {s.encode_seconds:.1f} s "
+                                         f"({s.steps} + {s.fit_report.stage2_steps} steps)")
+
+
+def _print_summary(args: argparse.Namespace, summary: dict, line: str) -> int:
+    """An encoding's summary: JSON with --json, else one line."""
+    print(json.dumps(summary) if args.json else line)
     return 0
 
 
@@ -369,20 +375,17 @@ def cmd_encode_video(args: argparse.Namespace) -> int:
                           fit_config=fit_config, budget_seconds=args.budget, counts=args.patches,
                           progress=progress and args.jobs == 1 and not args.scheduler, device=args.device,
                           jobs=args.jobs, scheduler=args.scheduler, threads=args.threads, adaptive=args.adaptive,
-                          on_patch=on_patch)
+                          learn_mask=args.learn_mask, on_patch=on_patch)
     atomic_write(args.output, result.data)
     s = result.stats
     summary = {"input": args.input, "output": args.output, "frames": s.frames, "width": s.width,
                "height": s.height, "patches": len(s.patches), "bytes": s.bytes, "bpp": s.bpp,
                "kbps": s.kbps, "psnr": s.psnr, "encode_seconds": s.encode_seconds, "steps": s.steps,
                "macs_per_pixel": s.macs_per_pixel}
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(f"{args.output}: {s.frames} frames of {s.width}x{s.height} in {len(s.patches)} patch(es), "
-              f"{s.bytes} bytes, {s.bpp:.4f} bpp, {s.kbps:.1f} kbps, PSNR {s.psnr:.2f} dB (RGB, mean of "
-              f"frames), encoded in {s.encode_seconds:.1f} s ({s.steps} steps in all)")
-    return 0
+    return _print_summary(args, summary, f"{args.output}: {s.frames} frames of {s.width}x{s.height} in "
+                                         f"{len(s.patches)} patch(es), {s.bytes} bytes, {s.bpp:.4f} bpp, "
+                                         f"{s.kbps:.1f} kbps, PSNR {s.psnr:.2f} dB (RGB, mean of frames), "
+                                         f"encoded in {s.encode_seconds:.1f} s ({s.steps} steps in all)")
 
 
 def cmd_decode(args: argparse.Namespace) -> int:

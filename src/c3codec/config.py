@@ -33,6 +33,10 @@ class ConfigError(ValueError):
     """An architecture or fitting setting is out of range."""
 
 
+MAX_FRAME_OFFSET = 32
+"""Largest offset (latents, each axis) of a video grid's previous-frame window."""
+
+
 @dataclass(frozen=True)
 class LatentConfig:
     """Multi-resolution latent grids (c3-supplementary A.1.1).
@@ -111,10 +115,13 @@ class EntropyConfig:
     aru_grids: int = 0
     aru_widths: tuple[int, ...] = (12,)
     prev_frame: int = 0
+    prev_frame_offsets: tuple[tuple[int, int] | None, ...] = ()
 
-    # Video (C3 section 3.3): with ``prev_frame`` = k > 0 the input also holds the k x k
-    # neighbourhood, centred on the latent, of the same grid's previous latent frame (zeros
-    # before the first). 0 for images.
+    # Video (C3 section 3.3): with ``prev_frame`` = k > 0 the input also holds a k x k window of
+    # the same grid's previous latent frame (zeros before the first). 0 for images.
+    # ``prev_frame_offsets``: per grid, where that window is centred relative to the latent,
+    # (rows, columns), or None for a grid that does not read the previous frame (its inputs are
+    # zeros); empty: centred on every grid. C3 learns the place for its finest grids (A.3).
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -131,6 +138,12 @@ class EntropyConfig:
             raise ConfigError(f"prev_kernel must be 1, 3 or 5, got {self.prev_kernel}")
         if self.prev_frame not in (0, 1, 3, 5, 7, 9):
             raise ConfigError(f"prev_frame must be 0 (images), 1, 3, 5, 7 or 9, got {self.prev_frame}")
+        object.__setattr__(self, "prev_frame_offsets", tuple(
+            None if o is None else (int(o[0]), int(o[1])) for o in self.prev_frame_offsets))
+        if any(o is not None and max(abs(o[0]), abs(o[1])) > MAX_FRAME_OFFSET for o in self.prev_frame_offsets):
+            raise ConfigError(f"previous-frame window offsets must be within +-{MAX_FRAME_OFFSET}")
+        if self.prev_frame_offsets and not self.prev_frame:
+            raise ConfigError("previous-frame window offsets need the previous-frame context")
         if self.prev_frame and (self.use_prev_grid or self.aru_grids):
             raise ConfigError("the previous-frame context excludes the previous-grid context and MARM")
         if not (-20.0 <= self.log_scale_min < self.log_scale_max <= 20.0):
@@ -164,6 +177,9 @@ class ArchitectureConfig:
     entropy: EntropyConfig = field(default_factory=EntropyConfig)
 
     def __post_init__(self) -> None:
+        offsets = self.entropy.prev_frame_offsets
+        if offsets and len(offsets) != self.latents.num_grids:
+            raise ConfigError(f"{len(offsets)} previous-frame offsets for {self.latents.num_grids} grids")
         if self.entropy.aru_grids > self.latents.num_grids:
             raise ConfigError(f"{self.entropy.aru_grids} ARU grids but only {self.latents.num_grids} grids")
 

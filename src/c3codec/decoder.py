@@ -22,7 +22,7 @@ import numpy as np
 
 from . import runtime
 from .coding.bitstream import BitstreamError, C3File, ImageInfo, num_synthesis_tensors, read
-from .coding.latents import EntropyNetworks, LatentStreams, decode_latents, previous_grid, scale_grid
+from .coding.latents import EntropyNetworks, LatentStreams, decode_latents, previous_grid, scale_grid, video_previous
 from .coding.parameters import decode_tensors, int_layers
 from .config import ArchitectureConfig
 from .exact import native
@@ -199,7 +199,7 @@ def video_latents_native(f: C3File, nets: ExactNetworks, shapes: list[tuple[int,
     for t in range(max(shape[0] for shape in shapes)):
         jobs, active = [], [n for n, shape in enumerate(shapes) if t < shape[0]]
         for n in active:
-            prev = grids[n][t - 1] if t else np.zeros(shapes[n][1:], dtype=np.int32)
+            prev = video_previous(grids[n][t - 1] if t else None, arch, n, shapes[n][1:])
             jobs.append(native.GridDecode(native.PaddedGrid.empty(shapes[n][1:], half),
                                           native.padded_previous(prev, kernel), tables[n], states[n]))
         kernels.decode_grids(jobs, threads)

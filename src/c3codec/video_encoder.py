@@ -117,11 +117,13 @@ def _target(pixels: np.ndarray, max_value: int, device: torch.device) -> torch.T
 
 def encode_patch(pixels: np.ndarray, bit_depth: int, lmbda: float, arch: ArchitectureConfig,
                  fit_config: FitConfig, budget_seconds: float | None = None, progress: bool = False,
-                 device: str | torch.device = "cpu", adaptive: bool = False) -> PatchResult:
+                 device: str | torch.device = "cpu", adaptive: bool = False, learn_mask: bool = False
+                 ) -> PatchResult:
     """Fit, quantise and code one patch ((t, h, w, 3) frames): its payload and its exact
     reconstruction. Independent of every other patch (a process or a cluster task can run it).
-    ``adaptive``: the architecture chosen among variants of ``arch`` by short trial encodings
-    (:mod:`c3codec.adaptive`)."""
+    ``adaptive``: the architecture chosen among variants of ``arch`` by short trial encodings;
+    ``learn_mask``: the previous-frame windows placed by a short fit (C3 A.3; both
+    :mod:`c3codec.adaptive`)."""
     start = time.perf_counter()
     target = _target(pixels, (1 << bit_depth) - 1, runtime.fitting_device(device))
 
@@ -129,6 +131,11 @@ def encode_patch(pixels: np.ndarray, bit_depth: int, lmbda: float, arch: Archite
         return None if budget_seconds is None else budget_seconds - (time.perf_counter() - start)
 
     label = ""
+    if learn_mask:
+        from .adaptive import learn_frame_offsets
+
+        offsets = learn_frame_offsets(target, lmbda, arch, fit_config, left())
+        arch = replace(arch, entropy=replace(arch.entropy, prev_frame_offsets=offsets))
     if adaptive:
         from .adaptive import choose, video_candidates
 
@@ -169,6 +176,7 @@ class PatchJob:
     budget_seconds: float | None
     threads: int | None  # fixed on the worker, so that its bytes do not depend on where it ran
     adaptive: bool = False
+    learn_mask: bool = False
 
 
 def run_patch_job(job: PatchJob) -> PatchResult:
@@ -176,7 +184,7 @@ def run_patch_job(job: PatchJob) -> PatchResult:
     if job.threads:
         runtime.configure(job.threads)
     return encode_patch(job.pixels, job.bit_depth, job.lmbda, job.arch, job.fit_config, job.budget_seconds,
-                        adaptive=job.adaptive)
+                        adaptive=job.adaptive, learn_mask=job.learn_mask)
 
 
 def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(25), yuv: YuvFormat | None = None,
@@ -184,7 +192,7 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
                  fit_config: FitConfig | None = None, budget_seconds: float | None = None,
                  counts: tuple[int, int, int] | None = None, progress: bool = False,
                  device: str | torch.device = "cpu", jobs: int = 1, scheduler: str | None = None,
-                 threads: int | None = None, adaptive: bool = False,
+                 threads: int | None = None, adaptive: bool = False, learn_mask: bool = False,
                  on_patch: Callable[[int, int, PatchStats], None] | None = None) -> VideoEncodeResult:
     """Compress RGB frames ((T, H, W, 3) uint8, or uint16 at 16 bits) at rate-distortion weight
     ``lmbda``. ``counts`` overrides the patch grid of :func:`patch_counts`; ``yuv`` is the
@@ -196,7 +204,8 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
     cluster): with ``--steps`` the file is the same bytes wherever its patches ran.
     ``budget_seconds`` is wall-clock time for the whole video: shared by the patches in
     proportion to their pixels, times the number running at once. ``adaptive``: each patch's
-    architecture chosen by short trial encodings (:mod:`c3codec.adaptive`)."""
+    architecture chosen by short trial encodings; ``learn_mask``: its previous-frame windows
+    placed by a short fit (both :mod:`c3codec.adaptive`)."""
     check_lambda(lmbda)
     if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype not in (np.uint8, np.uint16):
         raise ValueError("frames must be a (T, H, W, 3) uint8 or uint16 array")
@@ -226,7 +235,7 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
             if budget_seconds is not None:
                 budget = (budget_seconds - (time.perf_counter() - start)) * sizes[index] / sum(sizes[index:])
             finished(index, encode_patch(np.ascontiguousarray(frames[ft, fr, fc]), bit_depth, lmbda, arch,
-                                         fit_config, budget, progress, device, adaptive))
+                                         fit_config, budget, progress, device, adaptive, learn_mask))
     else:
         from .evaluation.cluster import cluster_workers, map_outcomes
 
@@ -238,7 +247,7 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
             if budget_seconds is not None:
                 budget = (budget_seconds - (time.perf_counter() - start)) * parallel * sizes[index] / sum(sizes)
             work.append((PatchJob(np.ascontiguousarray(frames[ft, fr, fc]), bit_depth, lmbda, arch, fit_config,
-                                  budget, per_job, adaptive),))
+                                  budget, per_job, adaptive, learn_mask),))
         for index, outcome in map_outcomes(run_patch_job, work, jobs, scheduler):
             if isinstance(outcome, BaseException):
                 raise outcome

@@ -16,7 +16,7 @@ import struct
 import zlib
 from dataclasses import dataclass, replace
 
-from ..config import ArchitectureConfig, ConfigError, EntropyConfig, LatentConfig, SynthesisConfig
+from ..config import MAX_FRAME_OFFSET, ArchitectureConfig, ConfigError, EntropyConfig, LatentConfig, SynthesisConfig
 from .latents import LatentStreams
 from .parameters import MAX_PARAM_RANGE, TensorCode
 from .tables import MAX_SYMBOL_RANGE, PARAM_SCALE_LEVELS
@@ -138,6 +138,15 @@ def _write_arch(w: _Writer, arch: ArchitectureConfig) -> None:
         w.widths(ent.aru_widths)
 
 
+def _zigzag(value: int) -> int:
+    """Signed -> unsigned: 0, -1, 1, -2, 2 ... -> 0, 1, 2, 3, 4 ..."""
+    return 2 * value if value >= 0 else -2 * value - 1
+
+
+def _unzigzag(value: int) -> int:
+    return value // 2 if value % 2 == 0 else -(value + 1) // 2
+
+
 def format_version(arch: ArchitectureConfig) -> int:
     """Files without ARU grids keep version 1, so that decoders from before MARM read them."""
     return VERSION_MARM if arch.entropy.aru_grids else VERSION
@@ -203,6 +212,13 @@ def write_body(w: _Writer, f: C3File, video: bool = False) -> None:
     _write_arch(w, f.arch)
     if video:
         w.uint(f.arch.entropy.prev_frame)
+        offsets = f.arch.entropy.prev_frame_offsets
+        w.uint(len(offsets))
+        for offset in offsets:
+            w.uint(offset is not None)
+            if offset is not None:
+                w.uint(_zigzag(offset[0]))
+                w.uint(_zigzag(offset[1]))
     w.real(f.w_step)
     w.real(f.b_step)
     for code in f.tensor_codes:
@@ -254,7 +270,15 @@ def read_body(r: _Reader, image: ImageInfo, version: int, video: bool = False) -
     arch = _read_arch(r, version)
     if video:
         try:
-            arch = replace(arch, entropy=replace(arch.entropy, prev_frame=r.uint(9, "previous-frame window")))
+            window = r.uint(9, "previous-frame window")
+            offsets = []
+            for _ in range(r.uint(arch.latents.num_grids, "previous-frame offsets")):
+                if r.uint(1, "previous-frame flag"):
+                    offsets.append(tuple(_unzigzag(r.uint(2 * MAX_FRAME_OFFSET, "previous-frame offset"))
+                                         for _ in range(2)))
+                else:
+                    offsets.append(None)
+            arch = replace(arch, entropy=replace(arch.entropy, prev_frame=window, prev_frame_offsets=tuple(offsets)))
         except ConfigError as exc:
             raise BitstreamError(f"invalid architecture in header: {exc}") from None
     w_step, b_step = r.real("weight step"), r.real("bias step")

@@ -24,7 +24,7 @@ from .. import runtime
 from ..config import ArchitectureConfig
 from ..exact import native
 from ..exact.arithmetic import MAX_LATENT, ONE, IntLayer, mlp_fixed
-from ..exact.arm import Snapped, arm_forward, causal_offsets, prev_offsets, snap
+from ..exact.arm import Snapped, arm_forward, causal_offsets, prev_offsets, previous_frame, snap
 from ..exact.aru import (anchor_inputs, anchor_mask, aru_levels, aru_outputs, coding_order, parent_map,
                          rest_inputs)
 from .range_coder import SymbolDecoder, SymbolEncoder
@@ -142,12 +142,21 @@ def snap_grid(layers: list[IntLayer], grids: list[np.ndarray], n: int,
     (zeros before the first) as its extra context."""
     grid = grids[n]
     if grid.ndim == 3:
-        parts = [snap_plane(layers, grid[t], grid[t - 1] if t else np.zeros_like(grid[0]), arch)
+        parts = [snap_plane(layers, grid[t], video_previous(grid[t - 1] if t else None, arch, n, grid.shape[1:]), arch)
                  for t in range(grid.shape[0])]
         return Snapped(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("shift", "frac", "scale")))
     prev = (previous_grid(grids[n - 1] if n else None, grid.shape) if arch.entropy.use_prev_grid
             else None)
     return snap_plane(layers, grid, prev, arch)
+
+
+def video_previous(frame: np.ndarray | None, arch: ArchitectureConfig, grid: int,
+                   shape: tuple[int, int] | None = None) -> np.ndarray:
+    """The previous-frame plane a latent frame of video grid ``grid`` reads (``exact.arm.
+    previous_frame``), zeros where there is none; ``shape`` is needed only when ``frame`` is
+    None."""
+    plane = previous_frame(frame, arch.entropy, grid)
+    return np.zeros(frame.shape if shape is None else shape) if plane is None else plane
 
 
 def snap_plane(layers: list[IntLayer], grid: np.ndarray, prev: np.ndarray | None,
@@ -290,7 +299,8 @@ def _decode_video_latents(layers: list[IntLayer], streams: LatentStreams, shapes
         states = []
         for n in active:
             state = _GridState(shapes[n][1:], half, streams.symbol_ranges[n], decoders[n], tables[n])
-            state.set_previous(grids[n][t - 1] if t else np.zeros(shapes[n][1:]), arch.entropy.prev_frame)
+            state.set_previous(video_previous(grids[n][t - 1] if t else None, arch, n, shapes[n][1:]),
+                               arch.entropy.prev_frame)
             states.append(state)
         _decode_phase(states, layers, arch)
         for n, state in zip(active, states):

@@ -30,6 +30,33 @@ def prev_offsets(kernel: int) -> list[tuple[int, int]]:
     return [(di, dj) for di in range(-half, half + 1) for dj in range(-half, half + 1)]
 
 
+def frame_offset(config: EntropyConfig, grid: int) -> tuple[int, int] | None:
+    """Where grid ``grid``'s previous-frame window is centred, relative to the latent (rows,
+    columns); None where the grid does not read the previous frame."""
+    return config.prev_frame_offsets[grid] if config.prev_frame_offsets else (0, 0)
+
+
+def shift_plane(plane, dy: int, dx: int):
+    """``out[i, j] = plane[i + dy, j + dx]``, zeros where that is outside (numpy or torch)."""
+    if dy == 0 and dx == 0:
+        return plane
+    h, w = plane.shape
+    out = plane * 0  # zeros of the same kind (numpy or torch, dtype, device)
+    rows, cols = slice(max(0, -dy), min(h, h - dy)), slice(max(0, -dx), min(w, w - dx))
+    if rows.start < rows.stop and cols.start < cols.stop:
+        out[rows, cols] = plane[rows.start + dy: rows.stop + dy, cols.start + dx: cols.stop + dx]
+    return out
+
+
+def previous_frame(frame, config: EntropyConfig, grid: int):
+    """What grid ``grid``'s latent frame reads as its previous frame: ``frame`` (the previous
+    latent frame, numpy or torch; None before the first) moved so that the centred window reads
+    it at the grid's offset, or None (zeros) where the grid does not read it. Encoder, fitting
+    and decoders all take it from here."""
+    offset = frame_offset(config, grid)
+    return None if frame is None or offset is None else shift_plane(frame, *offset)
+
+
 @dataclass
 class Snapped:
     shift: np.ndarray  # integer m

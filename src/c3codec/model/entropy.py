@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import EntropyConfig
-from ..exact.arm import causal_offsets, prev_offsets
+from ..exact.arm import causal_offsets, frame_offset, prev_offsets, previous_frame, shift_plane
 from ..runtime import share_chunks
 from ..fitting.kernels import LANES, FusedLaplace, FusedRate, fused_laplace, fused_rate, sum_lanes
 from .latents import downsample2
@@ -82,15 +82,23 @@ def grid_contexts(grids: list[torch.Tensor], config: EntropyConfig,
     one."""
     chosen = range(len(grids)) if selection is None else selection
     if config.prev_frame:
-        offsets = ([(0, di, dj) for di, dj in causal_offsets(config.context)]
-                   + [(-1, di, dj) for di, dj in prev_offsets(config.prev_frame)])
-        return gather_offsets([grids[k] for k in chosen], offsets)
+        current = gather_offsets([grids[k] for k in chosen], [(0, di, dj) for di, dj in causal_offsets(config.context)])
+        window = [(0, di, dj) for di, dj in prev_offsets(config.prev_frame)]
+        previous = gather_offsets([previous_frames(grids[k], config, k) for k in chosen], window)
+        return torch.cat([current, previous], dim=0)
     ctx = gather_offsets([grids[k] for k in chosen], causal_offsets(config.context))
     if config.use_prev_grid:
         prev = [torch.zeros_like(grids[0]) if k == 0 else downsample2(grids[k - 1], tuple(grids[k].shape))
                 for k in chosen]
         ctx = torch.cat([ctx, gather_offsets(prev, prev_offsets(config.prev_kernel))], dim=0)
     return ctx
+
+
+def previous_frames(grid: torch.Tensor, config: EntropyConfig, k: int) -> torch.Tensor:
+    """(T, h, w): what each latent frame of video grid ``k`` reads as its previous frame
+    (:func:`~c3codec.exact.arm.previous_frame`; zeros for the first and where none is read)."""
+    frames = [previous_frame(grid[t - 1] if t else None, config, k) for t in range(grid.shape[0])]
+    return torch.stack([torch.zeros_like(grid[0]) if f is None else f for f in frames])
 
 
 def init_linear(layer: nn.Linear) -> None:
@@ -188,7 +196,7 @@ def grid_rates(bins: list[torch.Tensor], model: EntropyModel, step: float) -> to
     laplace = (step, config.log_scale_shift, -2.0 * config.log_scale_max, -2.0 * config.log_scale_min,
                math.log2(MIN_PROBABILITY))
     need_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (*bins, *weights, *biases))
-    return _FusedGridRates.apply(kernel, laplace, need_grad, len(bins), *bins, *weights, *biases)
+    return _FusedGridRates.apply(kernel, laplace, config, need_grad, len(bins), *bins, *weights, *biases)
 
 
 def _bands(height: int, width: int) -> list[range]:
@@ -213,17 +221,17 @@ class _FusedGridRates(torch.autograd.Function):
     which the backward pass scales by the incoming gradient of that grid's total."""
 
     @staticmethod
-    def forward(ctx, kernel: FusedRate, laplace: tuple[float, ...], need_grad: bool,  # type: ignore[override]
-                num_grids: int, *tensors: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, kernel: FusedRate, laplace: tuple[float, ...], config: EntropyConfig,  # type: ignore[override]
+                need_grad: bool, num_grids: int, *tensors: torch.Tensor) -> torch.Tensor:
         bins = [b.detach().contiguous() for b in tensors[:num_grids]]
         params = tensors[num_grids:]
         depth = len(params) // 2
         packed = kernel.mlp.pack(params[:depth], params[depth:])
         half, step, ph = kernel.context // 2, laplace[0], kernel.prev_kernel // 2
         video = bins[0].dim() == 3
-        planes = ([_Plane(k, b[t], step, half, b[t - 1] if t else torch.zeros_like(b[0]), ph)
-                   for k, b in enumerate(bins) for t in range(b.shape[0])] if video
-                  else [_Plane(k, b, step, half, None, 0) for k, b in enumerate(bins)])
+        planes = ([_Plane(k, b[t], step, half, p, ph)
+                   for k, b in enumerate(bins) for t, p in enumerate(previous_frames(b, config, k))]
+                  if video else [_Plane(k, b, step, half, None, 0) for k, b in enumerate(bins)])
         grad_bins = [torch.empty_like(b) if need_grad else None for b in bins]
         grad_planes: list[torch.Tensor | None] = [None] * len(planes)  # views of grad_bins
         if need_grad:
@@ -275,9 +283,10 @@ class _FusedGridRates(torch.autograd.Function):
                 g, w = grad_planes[p], plane.bins.shape[1]
                 # g + step * padded's gradient, in place: one grid-sized tensor less (the same two roundings)
                 g.add_(grad_padded[p][half:, half: half + w].mul_(step))
-                if video and p + 1 < len(planes) and planes[p + 1].grid == plane.grid:
-                    h = plane.bins.shape[0]
-                    g.add_(grad_prev[p + 1][ph: ph + h, ph: ph + w].mul_(step))
+                offset = frame_offset(config, plane.grid) if video else None
+                if offset is not None and p + 1 < len(planes) and planes[p + 1].grid == plane.grid:
+                    h = plane.bins.shape[0]  # the next frame read this one, moved by the offset
+                    g.add_(shift_plane(grad_prev[p + 1][ph: ph + h, ph: ph + w], -offset[0], -offset[1]).mul_(step))
             ctx.grad_bins = grad_bins
             ctx.lanes = [sum_lanes(grid_lanes) for grid_lanes in lanes]
             ctx.kernel = kernel
@@ -287,7 +296,7 @@ class _FusedGridRates(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         lanes = sum(g * grid_lanes for g, grid_lanes in zip(grad, ctx.lanes))
         grad_w, grad_b = ctx.kernel.mlp.gradients(lanes)
-        return (None, None, None, None, *(g * grid for g, grid in zip(grad, ctx.grad_bins)), *grad_w, *grad_b)
+        return (None, None, None, None, None, *(g * grid for g, grid in zip(grad, ctx.grad_bins)), *grad_w, *grad_b)
 
 
 def laplace_bits(x: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
