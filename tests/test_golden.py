@@ -5,7 +5,7 @@ revision named with each in pixels.json (tools/make_golden.py): the version-1 fi
 before the compiled decoder; the MARM files by the revision that introduced MARM. Every decoder,
 compiled or reference, on any machine and thread count, must reproduce the hash of their pixels;
 a change of the format or of the exact arithmetic that breaks one is a break of every file
-users have.
+users have. The ``.c3v`` videos were written by the revision that introduced video.
 """
 
 from __future__ import annotations
@@ -34,7 +34,28 @@ def pixel_hash(pixels: np.ndarray, bit_depth: int) -> str:
 DECODERS = [("reference", True, 1), ("native", False, 1), ("native", False, 2)]
 
 
-@pytest.mark.parametrize("name", sorted(RECORD["files"]))
+IMAGES = sorted(name for name in RECORD["files"] if (GOLDEN / f"{name}.c3").exists())
+VIDEOS = sorted(name for name in RECORD["files"] if (GOLDEN / f"{name}.c3v").exists())
+
+
+def test_every_recorded_file_is_there():
+    assert len(IMAGES) + len(VIDEOS) == len(RECORD["files"]) and VIDEOS
+
+
+@pytest.mark.parametrize("name", VIDEOS)
+@pytest.mark.parametrize("decoder,reference,threads", DECODERS, ids=[f"{d}-{t}" for d, _, t in DECODERS])
+def test_golden_video_decodes_to_its_frames(name, decoder, reference, threads):
+    from c3codec.video_decoder import decode_video
+
+    if decoder == "native" and not native.available():
+        pytest.skip("no C compiler for the native decoder")
+    expected = RECORD["files"][name]
+    frames = np.stack(list(decode_video((GOLDEN / f"{name}.c3v").read_bytes(), threads, reference)[1]))
+    assert list(frames.shape) == expected["shape"]
+    assert pixel_hash(frames, expected["bit_depth"]) == expected["sha256"]
+
+
+@pytest.mark.parametrize("name", IMAGES)
 @pytest.mark.parametrize("decoder,reference,threads", DECODERS, ids=[f"{d}-{t}" for d, _, t in DECODERS])
 def test_golden_file_decodes_to_its_pixels(name, decoder, reference, threads):
     if decoder == "native" and not native.available():

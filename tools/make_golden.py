@@ -9,7 +9,8 @@ decoder, so they also prove that files written before it still decode to the sam
     PYTHONPATH=/tmp/c3_old/src python tools/make_golden.py tests/golden
 
 The MARM files (version 2) did not exist before; ``--marm`` writes them with the revision at
-hand (``python tools/make_golden.py tests/golden --marm``). Each entry of pixels.json records the
+hand (``python tools/make_golden.py tests/golden --marm``), and ``--video`` the ``.c3v`` video
+files likewise. Each entry of pixels.json records the
 revision that wrote it; existing entries are kept. Only the public encoder and decoder API is
 used, so the script runs on old revisions too.
 """
@@ -85,14 +86,51 @@ def marm_cases() -> dict[str, tuple[Picture, float, ArchitectureConfig]]:
     }
 
 
+def video_cases() -> dict[str, tuple[np.ndarray, float, dict]]:
+    from c3codec.video_encoder import default_video_architecture
+
+    def clip(frames: int, height: int, width: int, bit_depth: int, seed: int) -> np.ndarray:
+        pictures = [picture(height, width, 3, bit_depth, seed + t).pixels for t in range(frames)]
+        moving = [np.roll(p, t, axis=1) // 2 + pictures[0] // 2 for t, p in enumerate(pictures)]
+        return np.stack(moving).astype(np.uint8 if bit_depth == 8 else np.uint16)
+
+    base = default_video_architecture()
+    moved = replace(base, entropy=replace(base.entropy, prev_frame=5,
+                                          prev_frame_offsets=((1, -2), (0, 1), None, None, (-1, 0), None)))
+    return {
+        "video_rgb8_patches212_7x17x33": (clip(7, 17, 33, 8, 11), 1e-2, {"counts": (2, 1, 2)}),
+        "video_rgb16_offsets_4x10x12": (clip(4, 10, 12, 16, 12), 3e-3, {"arch": moved}),
+    }
+
+
+def write_videos(out: Path, hashes: dict, revision: str) -> None:
+    from c3codec.video_decoder import decode_video
+    from c3codec.video_encoder import encode_video
+
+    for name, (frames, lmbda, options) in video_cases().items():
+        result = encode_video(frames, lmbda, fit_config=preset_fit_config("fast", steps=60, seed=3), **options)
+        decoded = np.stack(list(decode_video(result.data)[1]))
+        assert np.array_equal(decoded, result.reconstruction)
+        (out / f"{name}.c3v").write_bytes(result.data)
+        depth = 16 if decoded.dtype == np.uint16 else 8
+        hashes[name] = {"sha256": pixel_hash(decoded, depth), "shape": list(decoded.shape), "bit_depth": depth,
+                        "bytes": len(result.data), "written_by": revision}
+        print(name, len(result.data), "bytes")
+
+
 def main() -> None:
     out = Path(sys.argv[1])
     marm = "--marm" in sys.argv[2:]
+    video = "--video" in sys.argv[2:]
     out.mkdir(parents=True, exist_ok=True)
     revision = subprocess.run(["git", "-C", str(Path(c3codec.__file__).parent), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True).stdout.strip()
     record = out / "pixels.json"
     hashes = json.loads(record.read_text())["files"] if record.exists() else {}
+    if video:
+        write_videos(out, hashes, revision)
+        record.write_text(json.dumps({"files": hashes}, indent=1) + "\n")
+        return
     for name, (pic, lmbda, arch) in (marm_cases() if marm else cases()).items():
         result = encode(pic, lmbda, arch=arch, fit_config=preset_fit_config("fast", steps=60, seed=3))
         decoded = decode(result.data)
