@@ -4,6 +4,8 @@ finished results).
 
     python benchmarks/video/run.py baselines          # x265 (medium, no B), x265 default, x264, SVT-AV1
     python benchmarks/video/run.py c3 --budget 10m    # C3 at LAMBDAS, one budget per encoding
+    python benchmarks/video/run.py options --budget 3m   # carphone's first 30 frames at 1e-2 and 3e-3:
+                                                         # default, --learn-mask, --adaptive
     python benchmarks/video/report.py                 # BD-rates, table -> README.md
 
 Results go to benchmarks/video/<video>/<codec>/ (results.tsv, summary.json, rd.png). Needs the
@@ -32,12 +34,19 @@ def c3(args: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["baselines", "c3"])
+    parser.add_argument("what", choices=["baselines", "c3", "options"])
     parser.add_argument("--budget", default="10m", help="C3: wall-clock budget per encoding")
     parser.add_argument("--videos", nargs="*", default=list(VIDEOS))
     parser.add_argument("--lambdas", nargs="*", default=list(LAMBDAS))
     parser.add_argument("--name", default=None, help="C3: results folder name (default c3_<budget>)")
     args = parser.parse_args()
+    if args.what == "options":
+        path = VIDEOS["carphone"][0]
+        for flag in ("", "--learn-mask", "--adaptive"):
+            name = f"c3_{args.budget}" + (flag.replace("--", "_").replace("-", "_") if flag else "")
+            c3(["eval", str(path), "--frames", "0:30", "--budget", args.budget, "--lmbda", "1e-2", "3e-3",
+                "--out", str(HERE / "options" / name), *([flag] if flag else [])])
+        return
     for video in args.videos:
         path, frames = VIDEOS[video]
         if args.what == "baselines":

@@ -222,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_network_init(p)
     _add_marm(p)
     _add_adaptive(p)
+    p.add_argument("--learn-mask", action="store_true",
+                   help="videos: place each patch's previous-frame windows by a short fit (C3's learned mask)")
     p.add_argument("--keep-files", action="store_true",
                    help="keep every coded file in OUT/files (IMAGE_SETTING.c3 for c3)")
     p.add_argument("--jobs", type=_positive_int, default=1, help="parallel processes")
@@ -591,6 +593,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .io.video import is_video_path, parse_frames
 
     video = args.codec in VIDEO_CODECS
+    video_c3 = False
     if video:
         images = find_videos(args.images)
         parse_frames(args.frames)  # a bad range fails here, not in every task
@@ -599,7 +602,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise UsageError("--crf is for the video codecs (" + ", ".join(VIDEO_CODECS) + ")")
         if args.frames and not any(is_video_path(p) for p in args.images):
             raise UsageError("--frames is for videos")
-        if any(is_video_path(p) for p in args.images):
+        video_c3 = any(is_video_path(p) for p in args.images)
+        if video_c3:
             if args.codec != "c3":
                 raise UsageError(f"{args.codec} is an image codec; videos take c3 or --codec "
                                  + ", ".join(VIDEO_CODECS))
@@ -635,7 +639,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        + (f", budget {args.budget:.0f} s/image" if args.budget else "")
                        + (f", {args.network_init} networks" if args.network_init else "")
                        + (f", MARM M={args.marm}" if args.marm else "")
-                       + (", adaptive" if args.adaptive else ""))
+                       + (", adaptive" if args.adaptive else "")
+                       + (", learned masks" if args.learn_mask else ""))
         name = args.name or "C3"
     else:
         from .evaluation.baselines import get_codec
@@ -647,13 +652,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         description = codec.description
         name = args.name or codec.name
     # Image by image, so that an interrupted run leaves whole RD curves behind it.
-    if args.codec != "c3" and (args.marm or args.adaptive):
-        raise UsageError("--marm and --adaptive are for the c3 codec")
+    if args.codec != "c3" and (args.marm or args.adaptive or args.learn_mask):
+        raise UsageError("--marm, --adaptive and --learn-mask are for the c3 codec")
+    if args.learn_mask and not video_c3:
+        raise UsageError("--learn-mask is for videos")
     out = Path(args.out)
     keep = out / "files" if args.keep_files else None
     tasks = [Task(args.codec, image, float(setting), steps=args.steps, preset=args.preset,
                   budget_seconds=args.budget, threads=threads, network_init=args.network_init,
-                  marm=args.marm, keep=keep, frames=args.frames, adaptive=args.adaptive)
+                  marm=args.marm, keep=keep, frames=args.frames, adaptive=args.adaptive,
+                  learn_mask=args.learn_mask)
              for image in images for setting in settings]
     rows = run_eval(tasks, out, jobs=args.jobs, name=name, description=description,
                     progress=sys.stderr.isatty(), scheduler=args.scheduler)

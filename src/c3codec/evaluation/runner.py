@@ -42,6 +42,7 @@ class Task:
     keep: Path | None = None  # folder to keep the coded file in
     frames: str | None = None  # videos: the frames to code, "A:B"
     adaptive: bool = False  # c3: C3 adaptive (adaptive.py)
+    learn_mask: bool = False  # c3 on videos: learned previous-frame windows (adaptive.py)
 
     @property
     def key(self) -> tuple[str, str, float]:
@@ -201,7 +202,7 @@ def _run_c3_video(frames: np.ndarray, info, task: Task):
     start = time.perf_counter()
     result = encode_video(frames, task.setting, fps=info.fps, yuv=info.yuv, bit_depth=info.rgb_bit_depth,
                           fit_config=preset_fit_config(task.preset, steps=task.steps, network_init=task.network_init),
-                          budget_seconds=task.budget_seconds, adaptive=task.adaptive)
+                          budget_seconds=task.budget_seconds, adaptive=task.adaptive, learn_mask=task.learn_mask)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
     decoded = np.stack(list(decode_video(result.data)[1]))
