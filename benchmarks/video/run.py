@@ -4,7 +4,7 @@ finished results).
 
     python benchmarks/video/run.py baselines          # x265 (medium, no B), x265 default, x264, SVT-AV1
     python benchmarks/video/run.py c3 --budget 10m    # C3 at LAMBDAS, one budget per encoding
-    python benchmarks/video/run.py options --budget 3m   # carphone's first 30 frames at 1e-2 and 3e-3:
+    python benchmarks/video/run.py options --budget 3m --lambdas 1e-2   # carphone's first 30 frames:
                                                          # default, --learn-mask, --adaptive
     python benchmarks/video/report.py                 # BD-rates, table -> README.md
 
@@ -44,7 +44,7 @@ def main() -> None:
         path = VIDEOS["carphone"][0]
         for flag in ("", "--learn-mask", "--adaptive"):
             name = f"c3_{args.budget}" + (flag.replace("--", "_").replace("-", "_") if flag else "")
-            c3(["eval", str(path), "--frames", "0:30", "--budget", args.budget, "--lmbda", "1e-2", "3e-3",
+            c3(["eval", str(path), "--frames", "0:30", "--budget", args.budget, "--lmbda", *args.lambdas,
                 "--out", str(HERE / "options" / name), *([flag] if flag else [])])
         return
     for video in args.videos:
