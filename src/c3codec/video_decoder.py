@@ -101,8 +101,6 @@ def read_patch(payload: bytes, header: VideoHeader, size: tuple[int, int, int]) 
 def read_video(data: bytes) -> tuple[VideoHeader, list[bytes]]:
     """The header and every patch payload (each checked against its CRC)."""
     header, table = container.read_header(data)
-    if table and table[-1][0] + table[-1][1] < len(data):
-        raise BitstreamError("file has trailing bytes after the last patch")
     return header, [container.payload(data, table, k) for k in range(len(table))]
 
 
@@ -113,8 +111,6 @@ def decode_video(data: bytes, threads: int | None = None, reference: bool = Fals
     frames assembled and yielded, then forgotten. The header and patch table are checked
     before the first frame; a corrupt patch raises :class:`BitstreamError` when reached."""
     header, table = container.read_header(data)
-    if table and table[-1][0] + table[-1][1] < len(data):
-        raise BitstreamError("file has trailing bytes after the last patch")
     per_slab = header.patch_counts[1] * header.patch_counts[2]
     patches = header.patches()
     dtype = pixel_dtype(header.bit_depth)

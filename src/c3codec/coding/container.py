@@ -106,9 +106,9 @@ def write(header: VideoHeader, payloads: list[bytes]) -> bytes:
 
 
 def read_header(data: bytes) -> tuple[VideoHeader, list[tuple[int, int, int]]]:
-    """The header and the patch table ((offset, length, CRC) of each payload) of a container
-    whose first bytes are ``data`` (enough to hold the header; the payloads need not be
-    there). Raises :class:`BitstreamError` naming the problem."""
+    """The header and the patch table ((offset, length, CRC) of each payload) of the container
+    ``data`` (payloads are checked when read: :func:`payload`; bytes beyond the last are an
+    error). Raises :class:`BitstreamError` naming the problem."""
     if data[: len(MAGIC)] != MAGIC:
         raise BitstreamError("not a C3 video file (wrong magic bytes)")
     r = _Reader(data, len(MAGIC))
@@ -144,6 +144,8 @@ def read_header(data: bytes) -> tuple[VideoHeader, list[tuple[int, int, int]]]:
     for length, crc in table:
         offsets.append((offset, length, crc))
         offset += length
+    if offset < len(data):
+        raise BitstreamError("file has trailing bytes after the last patch")
     return header, offsets
 
 
