@@ -31,6 +31,7 @@ ARU_PREFIXES = ("aru.",)
 
 
 ARU_FIELDS = ("aru_grids", "aru_widths")
+VIDEO_FIELDS = ("prev_frame", "prev_frame_offsets")
 
 
 def architecture_key(arch: ArchitectureConfig, channels: int) -> str:
@@ -41,7 +42,8 @@ def architecture_key(arch: ArchitectureConfig, channels: int) -> str:
     for name in ARU_FIELDS:
         fields["entropy"].pop(name)
     if not arch.entropy.prev_frame:  # images: the keys of the files shipped before videos
-        fields["entropy"].pop("prev_frame")
+        for name in VIDEO_FIELDS:
+            fields["entropy"].pop(name)
     return json.dumps({"architecture": fields, "channels": channels}, sort_keys=True)
 
 
