@@ -1,3 +1,4 @@
+import json
 import time
 
 import pytest
@@ -84,3 +85,31 @@ def test_cli_budget_width(tmp_path, capsys):
         arch = read(out.read_bytes()).arch
         assert arch.synthesis.widths == (width, width)
         assert arch.latents.gain_factor == BUDGET_GAIN  # the CLI keeps the budget's latent gain
+
+
+def test_low_complexity_setting_decodes_exactly_under_500_macs(tmp_path, capsys):
+    """--complexity low (issue 26 item 4): one hidden layer per network and a 5x5 ARM context,
+    under 500 MACs/pixel at Kodak's size; the file decodes to the encoder's pixels."""
+    from PIL import Image
+
+    from c3codec.decoder import decode
+    from c3codec.evaluation.macs import macs_per_pixel
+    from c3codec.evaluation.metrics import psnr
+
+    low = default_architecture(budget=True, complexity="low")
+    assert macs_per_pixel(low, 512, 768)["total"] < 500 < macs_per_pixel(default_architecture(True), 512, 768)["total"]
+    assert low.latents == default_architecture(budget=True).latents
+    src, out = tmp_path / "in.png", tmp_path / "out.c3"
+    Image.fromarray(synthetic(24, 20).pixels.astype("uint8")).save(src)
+    assert main(["encode", str(src), "-o", str(out), "--lmbda", "1e-3", "--budget", "2s",
+                 "--complexity", "low", "--json"]) == 0
+    assert read(out.read_bytes()).arch == low
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["macs_per_pixel"] == macs_per_pixel(low, 20, 24)["total"]
+    original = synthetic(24, 20)
+    assert psnr(decode(out.read_bytes()).pixels, original.pixels, 255) == pytest.approx(stats["psnr"], abs=1e-9)
+    for extra in (["--width", "18"], ["--context", "5"], ["--adaptive"]):
+        assert main(["encode", str(src), "-o", str(tmp_path / "x.c3"), "--lmbda", "1e-3",
+                     "--complexity", "low", *extra]) == 2
+        assert "--complexity low" in capsys.readouterr().err
+    assert not (tmp_path / "x.c3").exists()

@@ -86,3 +86,16 @@ def test_eval_errors(tmp_path, capsys):
     assert main(["eval", str(tmp_path), "--codec", "nope", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("c3: error:") for line in err)
+
+
+def test_eval_low_complexity(image_dir, tmp_path, capsys):
+    """--complexity low reaches every encoding of an eval run (its MACs/pixel are recorded)."""
+    out = tmp_path / "low"
+    assert main(["eval", str(image_dir / "im0.png"), "--lmbda", "1e-3", "--steps", "10",
+                 "--complexity", "low", "--out", str(out)]) == 0
+    (row,) = read_rows(out / "results.tsv")
+    assert row.macs_per_pixel < 500
+    assert "low complexity" in json.loads((out / "summary.json").read_text())["description"]
+    assert main(["eval", str(image_dir / "im0.png"), "--codec", "jpeg", "--complexity", "low",
+                 "--out", str(tmp_path / "j")]) == 2
+    assert "--complexity" in capsys.readouterr().err

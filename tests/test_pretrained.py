@@ -25,10 +25,11 @@ def _same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("arch, name", [(BUDGET, "budget"), (default_architecture(), "default")])
-def test_shipped_networks_fit_the_budget_and_default_architectures(arch, name):
+@pytest.mark.parametrize("arch, name", [(BUDGET, "budget"), (default_architecture(), "default"),
+                                        (default_architecture(budget=True, complexity="low"), "low")])
+def test_shipped_networks_fit_the_budget_default_and_low_architectures(arch, name):
     """Guards the shipped files against architecture drift: rerun tools/pretrain_networks.py."""
-    assert len(shipped_network_files()) == 3
+    assert len(shipped_network_files()) == 4
     model, random_start = _model(arch), network_state(_model(arch))
     used = load_pretrained_networks(model)
     assert used is not None and used.name == f"networks_{name}_rgb.npz"

@@ -3,6 +3,7 @@
 
     python tools/pretrain_networks.py                 # writes src/c3codec/data/networks_budget_rgb.npz
     python tools/pretrain_networks.py --arch default  # C3's architecture: networks_default_rgb.npz
+    python tools/pretrain_networks.py --arch low      # --complexity low: networks_low_rgb.npz
     python tools/pretrain_networks.py --width 8       # other widths (ablations): networks_budget8_rgb.npz
     python tools/pretrain_networks.py --aru           # MARM's ARU networks: networks_budget_aru_rgb.npz
 
@@ -47,8 +48,9 @@ def yuv420_frame_rgb(path: Path, width: int, height: int, index: int) -> np.ndar
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", choices=["budget", "default"], default="budget",
-                        help="the budget architecture (12-wide networks, latent gain 1.75) or C3's")
+    parser.add_argument("--arch", choices=["budget", "default", "low"], default="budget",
+                        help="the budget architecture (12-wide networks, latent gain 1.75), C3's, or "
+                             "the budget's low-complexity setting")
     parser.add_argument("--output", type=Path, default=None,
                         help="default: src/c3codec/data/networks_<arch>[<width>]_rgb.npz")
     parser.add_argument("--steps", type=int, default=1500)
@@ -72,7 +74,7 @@ def main() -> int:
         rgb = yuv420_frame_rgb(VIDEO / name, width, height, index)[:MAX_SIDE, :MAX_SIDE]
         targets.append(_target(Picture(rgb.copy(), 8), torch.device("cpu")))
     config = preset_fit_config("fast", steps=args.steps, network_init="pretrained" if args.aru else "random")
-    arch = default_architecture(budget=args.arch == "budget")
+    arch = default_architecture(budget=args.arch != "default", complexity="low" if args.arch == "low" else "default")
     if args.width is not None:
         arch = arch.with_widths(args.width)
     if args.aru:

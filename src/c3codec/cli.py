@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import get_args
 
-from .config import (PRESETS, Approximation, ArchitectureConfig, ConfigError, NetworkInit,
+from .config import (PRESETS, Approximation, ArchitectureConfig, Complexity, ConfigError, NetworkInit,
                      default_architecture)
 
 
@@ -111,6 +111,12 @@ def _add_marm(p: argparse.ArgumentParser) -> None:
                         "autoregressive upsamplers instead of the ARM (0: C3, the default; 7: all)")
 
 
+def _add_complexity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--complexity", choices=get_args(Complexity), default="default",
+                   help="images: low = 8-wide networks and a 5x5 ARM context, about 440 MACs/pixel "
+                        "to decode (default: about 1080 with --budget, 1770 without)")
+
+
 def _add_adaptive(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adaptive", action="store_true",
                    help="C3 adaptive: choose the architecture (per video patch) among a few variants by "
@@ -140,6 +146,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prev-grid", action="store_true",
                    help="condition the ARM on a 3x3 neighbourhood of the previous grid")
     _add_marm(p)
+    _add_complexity(p)
     _add_adaptive(p)
     p.add_argument("--device", type=_device, default="cpu",
                    help="torch device for fitting: cpu (default), cuda or cuda:N")
@@ -221,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="C3 wall-clock budget per image, e.g. 90s, 10m (scales all schedules)")
     _add_network_init(p)
     _add_marm(p)
+    _add_complexity(p)
     _add_adaptive(p)
     p.add_argument("--learn-mask", action="store_true",
                    help="videos: place each patch's previous-frame windows by a short fit (C3's learned mask)")
@@ -256,11 +264,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _arch(args: argparse.Namespace) -> ArchitectureConfig:
-    base = default_architecture(budget=args.budget is not None)
+    check_complexity(args)
+    base = default_architecture(budget=args.budget is not None, complexity=args.complexity)
+    context = 5 if args.complexity == "low" else args.context
     arch = replace(base, latents=replace(base.latents, drop_finest=args.drop_finest),
-                   entropy=replace(base.entropy, context=args.context, use_prev_grid=args.prev_grid))
+                   entropy=replace(base.entropy, context=context, use_prev_grid=args.prev_grid))
     arch = arch.with_widths(args.width) if args.width else arch
     return arch.with_marm(args.marm)
+
+
+def check_complexity(args: argparse.Namespace) -> None:
+    """``--complexity low`` fixes the network sizes that --width, --context and --adaptive choose."""
+    if args.complexity == "low" and (args.adaptive or getattr(args, "width", None)
+                                     or getattr(args, "context", 7) != 7):
+        raise UsageError("--complexity low sets the network sizes itself: not with --width, --context or --adaptive")
 
 
 def _read_bytes(path: str) -> bytes:
@@ -318,8 +335,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
         print(f"adaptive trial {trial.label}: {trial.bytes} bytes, PSNR {trial.psnr:.2f} dB, RD cost "
               f"{trial.cost:.6f} ({trial.steps} steps){chosen}")
     if args.budget is not None and not args.json:
-        print(f"budget {args.budget:.0f} s, networks {arch.synthesis.widths[0]} wide "
-              f"({s.network_init} start): a "
+        widths = arch.synthesis.widths + arch.entropy.widths
+        networks = (f"networks {widths[0]} wide" if len(set(widths)) == 1 else
+                    f"synthesis {arch.synthesis.widths}, ARM {arch.entropy.widths}")
+        print(f"budget {args.budget:.0f} s, {networks} ({s.network_init} start): a "
               f"stage-1 step took {s.step_seconds:.3f} s on this "
               f"machine; fitted {s.steps} stage-1 + {s.fit_report.stage2_steps} stage-2 steps "
               f"in {s.fit_seconds:.0f} s, whole encoding {s.encode_seconds:.0f} s")
@@ -347,8 +366,9 @@ def cmd_encode_video(args: argparse.Namespace) -> int:
     from .io.video import RawOptions, open_video
     from .video_encoder import encode_video
 
-    if args.marm or args.prev_grid or args.drop_finest or args.width or args.context != 7:
-        raise UsageError("--marm, --prev-grid, --drop-finest, --width and --context are image options")
+    if (args.marm or args.prev_grid or args.drop_finest or args.width or args.context != 7
+            or args.complexity != "default"):
+        raise UsageError("--marm, --prev-grid, --drop-finest, --width, --context and --complexity are image options")
     if args.budget is not None and args.steps is not None:
         raise UsageError("give either --steps or --budget, not both")
     if args.scheduler:
@@ -607,8 +627,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             if args.codec != "c3":
                 raise UsageError(f"{args.codec} is an image codec; videos take c3 or --codec "
                                  + ", ".join(VIDEO_CODECS))
-            if args.marm:
-                raise UsageError("--marm is for images")
+            if args.marm or args.complexity != "default":
+                raise UsageError("--marm and --complexity are for images")
             images = find_videos(args.images)
             parse_frames(args.frames)
         else:
@@ -639,6 +659,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        + (f", budget {args.budget:.0f} s/image" if args.budget else "")
                        + (f", {args.network_init} networks" if args.network_init else "")
                        + (f", MARM M={args.marm}" if args.marm else "")
+                       + (f", {args.complexity} complexity" if args.complexity != "default" else "")
                        + (", adaptive" if args.adaptive else "")
                        + (", learned masks" if args.learn_mask else ""))
         name = args.name or "C3"
@@ -652,15 +673,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         description = codec.description
         name = args.name or codec.name
     # Image by image, so that an interrupted run leaves whole RD curves behind it.
-    if args.codec != "c3" and (args.marm or args.adaptive or args.learn_mask):
-        raise UsageError("--marm, --adaptive and --learn-mask are for the c3 codec")
+    if args.codec != "c3" and (args.marm or args.adaptive or args.learn_mask or args.complexity != "default"):
+        raise UsageError("--marm, --complexity, --adaptive and --learn-mask are for the c3 codec")
+    check_complexity(args)
     if args.learn_mask and not video_c3:
         raise UsageError("--learn-mask is for videos")
     out = Path(args.out)
     keep = out / "files" if args.keep_files else None
     tasks = [Task(args.codec, image, float(setting), steps=args.steps, preset=args.preset,
                   budget_seconds=args.budget, threads=threads, network_init=args.network_init,
-                  marm=args.marm, keep=keep, frames=args.frames, adaptive=args.adaptive,
+                  marm=args.marm, complexity=args.complexity, keep=keep, frames=args.frames, adaptive=args.adaptive,
                   learn_mask=args.learn_mask)
              for image in images for setting in settings]
     rows = run_eval(tasks, out, jobs=args.jobs, name=name, description=description,

@@ -220,13 +220,31 @@ cost by 2.3 % at lambda 1e-3 (1.1 % with another seed) and 4.1 % at 3e-4, neutra
 (+0.9 %); 1.5 and 1.25 helped less, 2.5 cost 9 %."""
 
 
-def default_architecture(budget: bool = False) -> ArchitectureConfig:
+Complexity = Literal["default", "low"]
+
+
+def default_architecture(budget: bool = False, complexity: Complexity = "default") -> ArchitectureConfig:
     """C3's Kodak architecture; budgeted encodings get ``BUDGET_WIDTH`` networks and the
-    ``BUDGET_GAIN`` latent gain."""
+    ``BUDGET_GAIN`` latent gain. ``complexity="low"``: :func:`low_complexity`."""
     arch = ArchitectureConfig()
-    if not budget:
-        return arch
-    return replace(arch, latents=replace(arch.latents, gain_factor=BUDGET_GAIN)).with_widths(BUDGET_WIDTH)
+    if budget:
+        arch = replace(arch, latents=replace(arch.latents, gain_factor=BUDGET_GAIN)).with_widths(BUDGET_WIDTH)
+    return low_complexity(arch) if complexity == "low" else arch
+
+
+def low_complexity(arch: ArchitectureConfig) -> ArchitectureConfig:
+    """The low-complexity setting (issue 26 item 4): ``arch`` with an 8-wide synthesis of one
+    hidden layer and one residual conv, an (8, 8) ARM and its 5x5 context (12 neighbours):
+    443 MACs/pixel to decode at Kodak's size instead of 1082 (budget networks) or 1770 (C3's).
+    Chosen among three such settings by the equal-time ablation in benchmarks/README.md ("Low
+    complexity")."""
+    synthesis = replace(arch.synthesis, widths=LOW_SYNTHESIS_WIDTHS, num_residual=LOW_SYNTHESIS_RESIDUAL)
+    return replace(arch, synthesis=synthesis, entropy=replace(arch.entropy, widths=LOW_ENTROPY_WIDTHS, context=5))
+
+
+LOW_SYNTHESIS_WIDTHS = (8,)
+LOW_SYNTHESIS_RESIDUAL = 1
+LOW_ENTROPY_WIDTHS = (8, 8)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from .results import ResultRow, append_row, read_rows, summarize, write_summary
 from .video_baselines import VIDEO_CODECS
 
 if TYPE_CHECKING:
-    from ..config import NetworkInit
+    from ..config import Complexity, NetworkInit
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".bmp"}
 
@@ -39,6 +39,7 @@ class Task:
     threads: int = 1
     network_init: NetworkInit | None = None  # None: the preset's
     marm: int = 0  # MARM's ARU grids (c3)
+    complexity: Complexity = "default"  # c3 on images: config.default_architecture's setting
     keep: Path | None = None  # folder to keep the coded file in
     frames: str | None = None  # videos: the frames to code, "A:B"
     adaptive: bool = False  # c3: C3 adaptive (adaptive.py)
@@ -124,7 +125,8 @@ def _run_c3(picture: Picture, task: Task):
     from ..encoder import encode
 
     extra = {} if task.budget_seconds is None else {"budget_seconds": task.budget_seconds}
-    arch = default_architecture(budget=task.budget_seconds is not None).with_marm(task.marm)
+    arch = default_architecture(budget=task.budget_seconds is not None,
+                                complexity=task.complexity).with_marm(task.marm)
     start = time.perf_counter()
     result = encode(picture, task.setting, arch=arch,
                     fit_config=preset_fit_config(task.preset, steps=task.steps,
