@@ -34,8 +34,16 @@ def _gain(gain: float) -> dict[str, object]:
     return {"width": 12, "latents": {"gain_factor": gain}}
 
 
+def _low(synthesis: tuple[int, ...], residual: int, entropy: tuple[int, ...]) -> dict[str, object]:
+    """A low-complexity architecture: the budget latents, the given hidden widths, the ARM's 5x5
+    context (the ``arch`` entry of a variant)."""
+    return {"latents": {"gain_factor": 1.75}, "synthesis": {"widths": synthesis, "num_residual": residual},
+            "entropy": {"widths": entropy, "context": 5}}
+
+
 G175 = {**W12, "arch": _gain(1.75)}  # budget settings since 27235cc
 H30 = {**G175, "lr_hold": 0.3}  # budget settings since fbac0fe
+H30P = {**H30, "network_init": "pretrained"}  # the shipped budget settings
 
 VARIANTS: dict[str, dict[str, object]] = {
     "base": {},  # C3's settings: peak lr 1e-2, Adam betas (0.9, 0.999), gradient clip 0.1
@@ -83,7 +91,21 @@ VARIANTS: dict[str, dict[str, object]] = {
     "h30_lr2.5e-2": {**H30, "lr": 2.5e-2},
     "h30_beta2_0.9": {**H30, "adam_betas": (0.9, 0.9)},
     "h30_gain1.5": {**H30, "arch": _gain(1.5)},
-    "h30_pretrained": {**H30, "network_init": "pretrained"},  # shipped networks (budget settings since this)
+    "h30_pretrained": H30P,  # shipped networks (budget settings since this)
+    # Low complexity (issue 26 item 4, <= 500 MACs/pixel), random starting networks, 5x5 ARM context:
+    "low_s12_a8": {**H30, "arch": _low((12,), 2, (8,))},  # 479 MACs/pixel at 768x512
+    "low_s8r1_a88": {**H30, "arch": _low((8,), 1, (8, 8))},  # 443
+    "low_s16r1_a8": {**H30, "arch": _low((16,), 1, (8,))},  # 438
+    "h30_random": H30,  # the budget settings with random networks, for the rows above
+    # Knock-outs of the shipped budget settings (issue 26 item 5, C3's Table 3), each one feature
+    # set back to C3's or Cool-chic's choice (h30_random above knocks out the pretrained networks):
+    "h30p_kumaraswamy_off": {**H30P, "kumaraswamy": (1.0, 1.0)},  # uniform noise under the soft-round
+    "h30p_coolchic": {**H30P, "approximation": "coolchic"},  # no soft-round, no Kumaraswamy: noise + STE
+    "h30p_coolchic_v2": {**H30P, "approximation": "coolchic_v2"},  # Cool-chic v2: noise + epsilon-STE
+    "h30p_gain1": {**H30P, "arch": _gain(1.0)},  # C3's latent gain
+    "h30p_adam_c3": {**H30P, "adam_betas": (0.9, 0.999)},  # C3's Adam beta2
+    "h30p_lr_c3": {**H30P, "lr": 1e-2, "lr_hold": 0.0},  # C3's learning-rate schedule
+    "h30p_no_stage2": {**H30P, "stage2_fraction": 0.0, "steps_scale": 1.1},  # its steps go to stage 1
     "b95_hold0.3": {**B95, "lr_hold": 0.3},  # the fast preset: short schedule, C3's architecture
     "b95_hold0.3_pretrained": {**B95, "lr_hold": 0.3, "network_init": "pretrained"},
 }
