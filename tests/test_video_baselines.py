@@ -86,6 +86,8 @@ def test_cli_eval_video_errors(tmp_path, capsys):
     write_video(source, iter(clip), VideoInfo(8, 8, Fraction(25), 2, YuvFormat()))
     assert main(["eval", str(source), "--lmbda", "1e-3", "--marm", "2", "--out", str(tmp_path / "a")]) == 2
     assert "--marm is for images" in capsys.readouterr().err
+    assert main(["eval", str(source), "--lmbda", "1e-3", "--complexity", "low", "--out", str(tmp_path / "a")]) == 2
+    assert "--complexity is for images" in capsys.readouterr().err
     assert main(["eval", str(source), "--codec", "jpeg", "--out", str(tmp_path / "a")]) == 2
     assert "image codec" in capsys.readouterr().err
     assert main(["eval", str(source), "--codec", "x265", "--lmbda", "1e-3", "--out", str(tmp_path / "b")]) == 2

@@ -627,8 +627,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             if args.codec != "c3":
                 raise UsageError(f"{args.codec} is an image codec; videos take c3 or --codec "
                                  + ", ".join(VIDEO_CODECS))
-            if args.marm or args.complexity != "default":
-                raise UsageError("--marm and --complexity are for images")
+            if args.marm:
+                raise UsageError("--marm is for images")
+            if args.complexity != "default":
+                raise UsageError("--complexity is for images")
             images = find_videos(args.images)
             parse_frames(args.frames)
         else:
