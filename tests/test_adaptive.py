@@ -10,6 +10,7 @@ from c3codec.coding.bitstream import read
 from c3codec.config import preset_fit_config
 from c3codec.decoder import decode
 from c3codec.encoder import encode
+from c3codec.evaluation.macs import macs_per_pixel
 from c3codec.video_decoder import decode_video, describe
 from c3codec.video_encoder import encode_video
 
@@ -37,6 +38,11 @@ def test_video_adaptive_per_patch(tmp_path, capsys):
     assert all(labels)
     archs = [p["architecture"] for p in describe(result.data)["patches"]]
     assert (archs[0].entropy.prev_frame == 5) == (labels[0] == "previous-frame window 5x5")
+    for patch, arch in zip(result.stats.patches, archs):  # each patch's MACs are those of its chosen networks
+        frames, rows, cols = (s.stop - s.start for s in (patch.frames, patch.rows, patch.cols))
+        assert patch.macs_per_pixel == macs_per_pixel(arch, rows, cols, 3, frames=frames)["total"]
+    assert min(p.macs_per_pixel for p in result.stats.patches) <= result.stats.macs_per_pixel
+    assert result.stats.macs_per_pixel <= max(p.macs_per_pixel for p in result.stats.patches)
     assert np.array_equal(np.stack(list(decode_video(result.data)[1])), result.reconstruction)
     source = tmp_path / "a.png"
     from c3codec.io.images import Picture, save_png

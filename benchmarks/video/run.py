@@ -4,7 +4,7 @@ finished results).
 
     python benchmarks/video/run.py baselines          # x265 (medium, no B), x265 default, x264, SVT-AV1
     python benchmarks/video/run.py c3 --budget 10m    # C3 at LAMBDAS, one budget per encoding
-    python benchmarks/video/run.py options --budget 3m --lambdas 1e-2   # carphone's first 30 frames:
+    python benchmarks/video/run.py options --budget 3m --lambdas 1e-2 --threads 1  # carphone, 30 frames:
                                                          # default, --learn-mask, --adaptive
     python benchmarks/video/report.py                 # BD-rates, table -> README.md
 
@@ -39,13 +39,15 @@ def main() -> None:
     parser.add_argument("--videos", nargs="*", default=list(VIDEOS))
     parser.add_argument("--lambdas", nargs="*", default=list(LAMBDAS))
     parser.add_argument("--name", default=None, help="C3: results folder name (default c3_<budget>)")
+    parser.add_argument("--threads", default=None, help="C3: fitting threads per encoding (default: all cores)")
     args = parser.parse_args()
+    threads = ["--threads", args.threads] if args.threads else []
     if args.what == "options":
         path = VIDEOS["carphone"][0]
         for flag in ("", "--learn-mask", "--adaptive"):
             name = f"c3_{args.budget}" + (flag.replace("--", "_").replace("-", "_") if flag else "")
             c3(["eval", str(path), "--frames", "0:30", "--budget", args.budget, "--lmbda", *args.lambdas,
-                "--out", str(HERE / "options" / name), *([flag] if flag else [])])
+                "--out", str(HERE / "options" / name), *threads, *([flag] if flag else [])])
         return
     for video in args.videos:
         path, frames = VIDEOS[video]
@@ -55,7 +57,7 @@ def main() -> None:
         else:
             out = HERE / video / (args.name or f"c3_{args.budget}")
             c3(["eval", str(path), "--frames", frames, "--budget", args.budget, "--lmbda", *args.lambdas,
-                "--out", str(out), "--keep-files"])
+                "--out", str(out), "--keep-files", *threads])
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ class PatchStats:
     fit_seconds: float
     latent_bytes: list[int]
     setting: str = ""  # the candidate --adaptive chose ("" without it)
+    macs_per_pixel: float = 0.0  # of the architecture the patch was coded with (--adaptive, --learn-mask change it)
 
 
 @dataclass
@@ -149,8 +150,10 @@ def encode_patch(pixels: np.ndarray, bit_depth: int, lmbda: float, arch: Archite
     coded = fit_and_code(target, lmbda, arch, fit_config, progress, left())
     del target
     payload, frames = _coded_patch(coded, pixels, bit_depth)
+    t, h, w = pixels.shape[:3]
     stats = PatchStats(slice(0), slice(0), slice(0), len(payload), coded.report.stage1_steps,
-                       time.perf_counter() - start, [len(s) for s in coded.file.latents.streams], label)
+                       time.perf_counter() - start, [len(s) for s in coded.file.latents.streams], label,
+                       macs_per_pixel(arch, h, w, 3, frames=t)["total"])
     return PatchResult(payload, frames, stats)
 
 
@@ -257,6 +260,6 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
     video_stats = VideoEncodeStats(
         frames=t, height=h, width=w, bytes=len(data), bpp=8.0 * len(data) / (t * h * w),
         kbps=8.0 * len(data) / seconds / 1000.0, psnr=video_psnr(reconstruction, frames, (1 << bit_depth) - 1),
-        macs_per_pixel=macs_per_pixel(arch, h, w, 3, frames=t)["total"],
+        macs_per_pixel=sum(r.stats.macs_per_pixel * size for r, size in zip(results, sizes)) / sum(sizes),
         encode_seconds=time.perf_counter() - start, patches=[r.stats for r in results])
     return VideoEncodeResult(data, video_stats, reconstruction)
