@@ -6,6 +6,8 @@ lower is better.
 
     python benchmarks/ablation_fit.py --variants base lr2e-2 clip1 --steps 1500
     python benchmarks/ablation_fit.py --variants fast ctx5 --budget 90
+    python benchmarks/ablation_fit.py --variants h30_pretrained h30p_gain2 --budget 60 \
+        --lmbda 1e-2 3e-3 1e-3 3e-4        # four lambdas: BD-rates too
 
 Appends one JSON line per (variant, image) to benchmarks/results/ablation_fit.jsonl (so a long
 run can be resumed or extended) and prints a table of the mean relative change of J against the
@@ -102,7 +104,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     "h30p_kumaraswamy_off": {**H30P, "kumaraswamy": (1.0, 1.0)},  # uniform noise under the soft-round
     "h30p_coolchic": {**H30P, "approximation": "coolchic"},  # no soft-round, no Kumaraswamy: noise + STE
     "h30p_coolchic_v2": {**H30P, "approximation": "coolchic_v2"},  # Cool-chic v2: noise + epsilon-STE
-    "h30p_gain1": {**H30P, "arch": _gain(1.0)},  # C3's latent gain
+    "h30p_gain2": {**H30P, "arch": _gain(2.0)},  # C3's latent gain
+    "h30p_gain1": {**H30P, "arch": _gain(1.0)},  # no gain between the grids' latent scales
     "h30p_adam_c3": {**H30P, "adam_betas": (0.9, 0.999)},  # C3's Adam beta2
     "h30p_lr_c3": {**H30P, "lr": 1e-2, "lr_hold": 0.0},  # C3's learning-rate schedule
     "h30p_no_stage2": {**H30P, "stage2_fraction": 0.0, "steps_scale": 1.1},  # its steps go to stage 1
@@ -154,7 +157,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds per encoding instead of a step count")
-    parser.add_argument("--lmbda", type=float, default=1e-3)
+    parser.add_argument("--lmbda", type=float, nargs="+", default=[1e-3],
+                        help="one or more lambdas; with four or more, also BD-rates against the first variant")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, default=OUT)
     args = parser.parse_args()
@@ -171,36 +175,72 @@ def main() -> int:
         for line in args.output.read_text().splitlines():
             row = json.loads(line)
             done[_key(row["variant"], row["image"], row)] = row
-    for variant in args.variants:
-        for name in args.images:
-            key = _key(variant, name, vars(args))
-            if key in done:
-                continue
-            picture = crop(load_image(KODAK / f"{name}.png"), args.crop)
-            arch, config = variant_configs(variant, args.steps)
-            stats = encode(picture, args.lmbda, arch=arch, fit_config=config,
-                           budget_seconds=args.budget).stats
-            row = {"variant": variant, "image": name, "steps": args.steps, "lmbda": args.lmbda,
-                   "crop": args.crop, "budget": args.budget, "stage1_steps": stats.steps,
-                   **measured(stats, args.lmbda)}
-            done[key] = row
-            append_row(args.output, row)
-    base = args.variants[0]
-    print(f"\n| variant | mean bpp | mean PSNR (dB) | J vs {base} | mean encode (s) | stage-1 steps |")
+    settings = [{**vars(args), "lmbda": lmbda} for lmbda in args.lmbda]
+    for setting in settings:
+        for variant in args.variants:
+            for name in args.images:
+                key = _key(variant, name, setting)
+                if key in done:
+                    continue
+                picture = crop(load_image(KODAK / f"{name}.png"), args.crop)
+                arch, config = variant_configs(variant, args.steps)
+                stats = encode(picture, setting["lmbda"], arch=arch, fit_config=config,
+                               budget_seconds=args.budget).stats
+                row = {"variant": variant, "image": name, "steps": args.steps, "lmbda": setting["lmbda"],
+                       "crop": args.crop, "budget": args.budget, "stage1_steps": stats.steps,
+                       **measured(stats, setting["lmbda"])}
+                done[key] = row
+                append_row(args.output, row)
+    for setting in settings:
+        print_cost_table(done, args.variants, args.images, setting)
+    if len(settings) >= 4:
+        print_bd_table(done, args.variants, args.images, settings)
+    return 0
+
+
+def print_cost_table(done: dict[tuple, dict], variants: list[str], images: list[str], setting: dict) -> None:
+    """Mean bpp, PSNR and relative RD cost J of each variant against the first, at one lambda."""
+    base = variants[0]
+    print(f"\nlambda {setting['lmbda']:g}\n| variant | mean bpp | mean PSNR (dB) | J vs {base} | mean encode (s) "
+          "| stage-1 steps |")
     print("|---|---|---|---|---|---|")
-    for variant in args.variants:
-        names = [n for n in args.images
-                 if _key(base, n, vars(args)) in done and _key(variant, n, vars(args)) in done]
+    for variant in variants:
+        names = [n for n in images if _key(base, n, setting) in done and _key(variant, n, setting) in done]
         if not names:
             continue
-        rows = [done[_key(variant, n, vars(args))] for n in names]
-        refs = [done[_key(base, n, vars(args))] for n in names]
+        rows = [done[_key(variant, n, setting)] for n in names]
+        refs = [done[_key(base, n, setting)] for n in names]
         change = statistics.mean(r["cost"] / b["cost"] - 1 for r, b in zip(rows, refs))
         print(f"| {variant} | {statistics.mean(r['bpp'] for r in rows):.4f} "
               f"| {statistics.mean(r['psnr'] for r in rows):.2f} | {100 * change:+.2f} % "
               f"| {statistics.mean(r['seconds'] for r in rows):.0f} "
               f"| {statistics.mean(r.get('stage1_steps', r['steps']) for r in rows):.0f} |")
-    return 0
+
+
+def print_bd_table(done: dict[tuple, dict], variants: list[str], images: list[str], settings: list[dict]) -> None:
+    """BD-rate (cubic, PSNR) of each variant against the first, per crop over the lambdas, and
+    the mean over the crops (C3's Tables 2-3 report BD-rates the same way)."""
+    from c3codec.evaluation.bdrate import bd
+
+    base = variants[0]
+    lambdas = ", ".join(f"{setting['lmbda']:g}" for setting in settings)
+    print(f"\nBD-rate against {base}, lambdas {lambdas}")
+    print("| variant | " + " | ".join(images) + " | mean |")
+    print("|---" * (len(images) + 2) + "|")
+    for variant in variants[1:]:
+        rates = []
+        for name in images:
+            keys = [(_key(base, name, s), _key(variant, name, s)) for s in settings]
+            if not all(a in done and b in done for a, b in keys):
+                rates.append(None)
+                continue
+            anchor, test = [done[a] for a, _ in keys], [done[b] for _, b in keys]
+            rates.append(bd([r["bpp"] for r in anchor], [r["psnr"] for r in anchor],
+                            [r["bpp"] for r in test], [r["psnr"] for r in test]).rate_cubic)
+        known = [r for r in rates if r is not None]
+        cells = ["" if r is None else f"{r:+.1f} %" for r in rates]
+        mean = f"{statistics.mean(known):+.1f} %" if known else ""
+        print(f"| {variant} | " + " | ".join(cells) + f" | {mean} |")
 
 
 def add_crop_arguments(parser: argparse.ArgumentParser, output: Path) -> None:
