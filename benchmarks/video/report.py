@@ -1,7 +1,7 @@
 """Tables of the video benchmark (see run.py): per video, every codec's points, and C3's
 BD-rate (cubic and PCHIP, on the per-frame RGB PSNR) against each baseline.
 
-    python benchmarks/video/report.py [--c3 c3_10m] > benchmarks/video/tables.md
+    python benchmarks/video/report.py [--c3 c3_10m c3_10m_adaptive] > benchmarks/video/tables.md
 
 Also draws <video>/rd.png. Reads the results.tsv files run.py wrote.
 """
@@ -31,13 +31,15 @@ def fmt(value: float, digits: int = 2) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--c3", default="c3_10m", help="folder of the C3 results in each video's folder")
+    parser.add_argument("--c3", nargs="+", default=["c3_10m"],
+                        help="folders of C3 results in each video's folder (each gets its BD-rates)")
     args = parser.parse_args()
     for video in ("carphone", "bikes"):
         folder = HERE / video
-        sets = {name: read_rows(folder / name / "results.tsv") for name in (args.c3, *BASELINES)
+        sets = {name: read_rows(folder / name / "results.tsv") for name in (*args.c3, *BASELINES)
                 if (folder / name / "results.tsv").exists()}
-        if args.c3 not in sets:
+        runs = [name for name in args.c3 if name in sets]
+        if not runs:
             continue
         print(f"### {video}\n")
         print("| codec | setting | bpp | kbps | PSNR RGB (dB) | PSNR YUV 6:1:1 (dB) | encode (s) | decode (s) "
@@ -49,18 +51,20 @@ def main() -> None:
                 print(f"| {name} | {r.setting:g} | {r.bpp:.4f} | {fmt(r.kbps, 1)} | {r.psnr:.2f} | {fmt(r.psnr_yuv)} "
                       f"| {r.encode_seconds:.1f} | {r.decode_seconds:.2f} | {fmt(fps, 1)} "
                       f"| {fmt(r.macs_per_pixel, 0)} | {fmt(r.stage1_steps, 0)} |")
-        print(f"\nBD-rate of C3 ({args.c3}) against each anchor (negative: C3 needs fewer bits), RGB PSNR:\n")
-        print("| anchor | BD-rate cubic | BD-rate PCHIP | BD-PSNR |")
-        print("|---|---|---|---|")
-        test = curve(sets[args.c3])
-        for name in BASELINES:
-            if name not in sets:
-                continue
-            try:
-                result = bd(*curve(sets[name]), *test)
-                print(f"| {name} | {result.rate_cubic:+.1f} % | {result.rate_pchip:+.1f} % | {result.psnr:+.2f} dB |")
-            except ValueError as e:
-                print(f"| {name} | - ({e}) | | |")
+        for run in runs:
+            print(f"\nBD-rate of C3 ({run}) against each anchor (negative: C3 needs fewer bits), RGB PSNR:\n")
+            print("| anchor | BD-rate cubic | BD-rate PCHIP | BD-PSNR |")
+            print("|---|---|---|---|")
+            test = curve(sets[run])
+            for name in BASELINES:
+                if name not in sets:
+                    continue
+                try:
+                    result = bd(*curve(sets[name]), *test)
+                    print(f"| {name} | {result.rate_cubic:+.1f} % | {result.rate_pchip:+.1f} % "
+                          f"| {result.psnr:+.2f} dB |")
+                except ValueError as e:
+                    print(f"| {name} | - ({e}) | | |")
         print()
         plot_curves([Curve(name, *curve(rows)) for name, rows in sets.items()], folder / "rd.png", title=video)
 

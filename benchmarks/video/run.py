@@ -4,6 +4,7 @@ finished results).
 
     python benchmarks/video/run.py baselines          # x265 (medium, no B), x265 default, x264, SVT-AV1
     python benchmarks/video/run.py c3 --budget 10m    # C3 at LAMBDAS, one budget per encoding
+    python benchmarks/video/run.py c3 --budget 10m --adaptive --videos carphone   # C3 adaptive
     python benchmarks/video/run.py options --budget 3m --lambdas 1e-2 --threads 1  # carphone, 30 frames:
                                                          # default, --learn-mask, --adaptive
     python benchmarks/video/report.py                 # BD-rates, table -> README.md
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--videos", nargs="*", default=list(VIDEOS))
     parser.add_argument("--lambdas", nargs="*", default=list(LAMBDAS))
     parser.add_argument("--name", default=None, help="C3: results folder name (default c3_<budget>)")
+    parser.add_argument("--adaptive", action="store_true", help="C3: --adaptive (folder c3_<budget>_adaptive)")
     parser.add_argument("--threads", default=None, help="C3: fitting threads per encoding (default: all cores)")
     args = parser.parse_args()
     threads = ["--threads", args.threads] if args.threads else []
@@ -47,7 +49,7 @@ def main() -> None:
         for flag in ("", "--learn-mask", "--adaptive"):
             name = f"c3_{args.budget}" + (flag.replace("--", "_").replace("-", "_") if flag else "")
             c3(["eval", str(path), "--frames", "0:30", "--budget", args.budget, "--lmbda", *args.lambdas,
-                "--out", str(HERE / "options" / name), *threads, *([flag] if flag else [])])
+                "--out", str(HERE / "options" / name), "--keep-files", *threads, *([flag] if flag else [])])
         return
     for video in args.videos:
         path, frames = VIDEOS[video]
@@ -55,9 +57,9 @@ def main() -> None:
             for codec in BASELINES:
                 c3(["eval", str(path), "--codec", codec, "--frames", frames, "--out", str(HERE / video / codec)])
         else:
-            out = HERE / video / (args.name or f"c3_{args.budget}")
+            out = HERE / video / (args.name or f"c3_{args.budget}" + ("_adaptive" if args.adaptive else ""))
             c3(["eval", str(path), "--frames", frames, "--budget", args.budget, "--lmbda", *args.lambdas,
-                "--out", str(out), "--keep-files", *threads])
+                "--out", str(out), "--keep-files", *threads, *(["--adaptive"] if args.adaptive else [])])
 
 
 if __name__ == "__main__":
