@@ -73,8 +73,8 @@ class PatchStats:
     steps: int
     fit_seconds: float
     latent_bytes: list[int]
+    macs_per_pixel: float  # of the architecture the patch was coded with (--adaptive, --learn-mask change it)
     setting: str = ""  # the candidate --adaptive chose ("" without it)
-    macs_per_pixel: float = 0.0  # of the architecture the patch was coded with (--adaptive, --learn-mask change it)
 
 
 @dataclass
@@ -152,8 +152,8 @@ def encode_patch(pixels: np.ndarray, bit_depth: int, lmbda: float, arch: Archite
     payload, frames = _coded_patch(coded, pixels, bit_depth)
     t, h, w = pixels.shape[:3]
     stats = PatchStats(slice(0), slice(0), slice(0), len(payload), coded.report.stage1_steps,
-                       time.perf_counter() - start, [len(s) for s in coded.file.latents.streams], label,
-                       macs_per_pixel(arch, h, w, 3, frames=t)["total"])
+                       time.perf_counter() - start, [len(s) for s in coded.file.latents.streams],
+                       macs_per_pixel(arch, h, w, 3, frames=t)["total"], label)
     return PatchResult(payload, frames, stats)
 
 
