@@ -109,6 +109,13 @@ VARIANTS: dict[str, dict[str, object]] = {
     "h30p_adam_c3": {**H30P, "adam_betas": (0.9, 0.999)},  # C3's Adam beta2
     "h30p_lr_c3": {**H30P, "lr": 1e-2, "lr_hold": 0.0},  # C3's learning-rate schedule
     "h30p_no_stage2": {**H30P, "stage2_fraction": 0.0, "steps_scale": 1.1},  # its steps go to stage 1
+    # C3's previous-grid ARM context (each grid's ARM also reads a K x K window of the finer grid
+    # before it, downsampled) on the fused rate kernel, from the shipped networks widened with zeros:
+    "h30p_prev_grid1": {**H30P, "arch": {**_gain(1.75), "entropy": {"use_prev_grid": True, "prev_kernel": 1}}},
+    "h30p_prev_grid3": {**H30P, "arch": {**_gain(1.75), "entropy": {"use_prev_grid": True, "prev_kernel": 3}}},
+    "h30p_prev_grid1_fast": {**H30P, "arch": {**_gain(1.75), "entropy": {"use_prev_grid": True, "prev_kernel": 1}}},
+    # the same as h30p_prev_grid1, after the downsampling and its backward were made 4-5x faster
+    "h30p_again": H30P,  # the shipped settings again, measured in the same run as the rows above
     "b95_hold0.3": {**B95, "lr_hold": 0.3},  # the fast preset: short schedule, C3's architecture
     "b95_hold0.3_pretrained": {**B95, "lr_hold": 0.3, "network_init": "pretrained"},
 }

@@ -50,6 +50,27 @@ def test_shipped_aru_networks_serve_every_m():
             assert _same(network_state(model, ARU_PREFIXES), {k: data[k] for k in data.files if k != "__key__"})
 
 
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_previous_grid_models_start_from_the_plain_networks(kernel):
+    """With the previous-grid context the ARM gets the shipped networks plus zero weights for
+    its extra inputs: at the start it predicts what the plain ARM predicts, whatever they hold."""
+    from dataclasses import replace
+
+    from c3codec.model.entropy import grid_contexts
+
+    arch = replace(BUDGET, entropy=replace(BUDGET.entropy, use_prev_grid=True, prev_kernel=kernel))
+    model, plain = _model(arch), _model()
+    assert load_pretrained_networks(model).name == load_pretrained_networks(plain).name == "networks_budget_rgb.npz"
+    first = model.entropy.layers[0].weight
+    assert first.shape[1] == plain.entropy.layers[0].weight.shape[1] + kernel**2
+    assert torch.equal(first[:, -kernel**2:], torch.zeros(first.shape[0], kernel**2))
+    grids = [torch.randn(g.shape) for g in model.latents.grids]
+    with torch.no_grad():
+        assert torch.allclose(model.entropy(grid_contexts(grids, arch.entropy)),
+                              plain.entropy(grid_contexts(grids, BUDGET.entropy)), atol=1e-6)
+        assert torch.equal(model.synthesis.mlp[0].weight, plain.synthesis.mlp[0].weight)
+
+
 @pytest.mark.parametrize("arch, channels", [(default_architecture(), 1), (BUDGET, 1),
                                             (BUDGET.with_widths(18), 3)])
 def test_other_architectures_keep_their_random_networks(arch, channels):

@@ -669,7 +669,7 @@ void c3_laplace_bits(int64_t n, const float *restrict x, const float *restrict m
  * writes the bits' derivatives by the band's bins into grad_bins (rows row0..row1 of H x W),
  * adds those by xp's rows row0 .. row1 + half - 1 to grad_xp ((row1 - row0 + half) x
  * (W + 2 half)) and the parameter gradients to lanes (as c3_mlp_backward). With `prev` (a
- * video's previous latent frame, real units, zero-padded by ph = prev_kernel / 2 on every side:
+ * video's previous latent frame, or the finer grid downsampled: real units, zero-padded by ph = prev_kernel / 2 on every side:
  * (H + 2 ph) x (W + 2 ph)) the inputs also hold its prev_kernel^2 neighbourhood of each latent
  * (entropy.prev_offsets order, after the causal ones) and the gradients by its rows
  * row0 .. row1 + 2 ph - 1 are added to grad_prev ((row1 - row0 + 2 ph) x (W + 2 ph)).

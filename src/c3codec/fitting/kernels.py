@@ -209,7 +209,8 @@ class FusedLaplace:
 class FusedRate:
     """The kernel for the rate of whole grids under the ARM (context gather, MLP, Laplace bits)
     with all its gradients, one band of rows at a time. With ``prev_kernel`` the inputs also
-    hold that window of a second plane (a video's previous latent frame)."""
+    hold that window of a second plane (a video's previous latent frame, or with the previous-grid
+    context the finer grid, downsampled)."""
 
     def __init__(self, lib: ctypes.CDLL, widths: tuple[int, ...], context: int, prev_kernel: int = 0):
         self.mlp = FusedMLP(lib, widths)

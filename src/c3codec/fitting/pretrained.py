@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..config import ArchitectureConfig, FitConfig
+from ..config import ArchitectureConfig, EntropyConfig, FitConfig
 from ..model.c3 import C3Model
 
 NETWORK_PREFIXES = ("synthesis.", "entropy.")
@@ -87,18 +87,34 @@ def load_pretrained_networks(model: C3Model, files: Iterable[Path] | None = None
     synthesis and ARM, or None (the model keeps its random networks)."""
     files = list(shipped_network_files() if files is None else files)
     used = _load(model, files, architecture_key(model.config, model.channels), NETWORK_PREFIXES)
+    if used is None and model.config.entropy.use_prev_grid:
+        # the networks fitted without the previous grid, which the ARM starts by ignoring
+        plain = replace(model.config, entropy=replace(model.config.entropy, use_prev_grid=False,
+                                                      prev_kernel=EntropyConfig.prev_kernel))
+        used = _load(model, files, architecture_key(plain, model.channels), NETWORK_PREFIXES)
     if used is not None and model.aru is not None:
         _load(model, files, aru_key(model.config, model.channels), ARU_PREFIXES)
     return used
 
 
+ARM_FIRST_LAYER = "entropy.layers.0.weight"
+
+
 def _load(model: C3Model, files: list[Path], key: str, prefixes: tuple[str, ...]) -> Path | None:
+    """Load the first file of ``files`` whose key is ``key``. An ARM fitted on fewer inputs
+    (without the previous-grid context, whose inputs come last) gets zero weights for the others."""
+    expected = _network_tensors(model, prefixes)
     for path in files:
         with np.load(path) as data:
             if str(data["__key__"]) != key:
                 continue
             state = {name: torch.from_numpy(data[name]) for name in data.files if name != "__key__"}
-        if set(state) != set(_network_tensors(model, prefixes)):
+        first = state.get(ARM_FIRST_LAYER)
+        if first is not None and ARM_FIRST_LAYER in expected:
+            missing = expected[ARM_FIRST_LAYER].shape[1] - first.shape[1]
+            if missing > 0 and model.config.entropy.use_prev_grid:
+                state[ARM_FIRST_LAYER] = torch.cat([first, first.new_zeros(first.shape[0], missing)], dim=1)
+        if set(state) != set(expected) or any(state[n].shape != expected[n].shape for n in state):
             raise ValueError(f"{path.name}: network tensors do not match the architecture")
         model.load_state_dict(state, strict=False)
         return path

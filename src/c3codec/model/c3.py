@@ -70,7 +70,7 @@ class C3Model(nn.Module):
     def _arm_rate(self, bins: list[torch.Tensor], chosen: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Bits of the ARM grids in ``chosen``."""
         step = self.config.latents.step
-        fused = grid_rates([bins[k] for k in chosen], self.entropy, step)
+        fused = grid_rates(bins, self.entropy, step, chosen)
         if fused is not None:
             return fused.sum(), list(fused.unbind())
         read = set(chosen) | ({k - 1 for k in chosen if k > 0} if self.config.entropy.use_prev_grid else set())

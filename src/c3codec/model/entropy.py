@@ -19,7 +19,7 @@ from ..config import EntropyConfig
 from ..exact.arm import causal_offsets, frame_offset, prev_offsets, previous_frame, shift_plane
 from ..runtime import share_chunks
 from ..fitting.kernels import LANES, FusedLaplace, FusedRate, fused_laplace, fused_rate, sum_lanes
-from .latents import downsample2
+from .latents import downsample2, downsample2_adjoint
 from .mlp import mlp_channels_first
 
 LN2 = math.log(2.0)
@@ -171,32 +171,36 @@ work shared out over threads, and fixed by the grid's size alone, so the result 
 depend on the thread count."""
 
 
-def grid_rates(bins: list[torch.Tensor], model: EntropyModel, step: float) -> torch.Tensor | None:
-    """Estimated bits of each grid of latents ((H, W) each, or a video's (T, H, W), bin units)
-    under the ARM, as a tensor of one total per grid, through the fused rate kernel
-    (:mod:`.fused`): contexts, MLP, Laplace rate and every gradient in one pass over each grid
-    (a video grid: over each latent frame, with the previous frame as the kernel's second
-    plane), computed with the forward pass (fitting always takes them). None where the kernel
-    cannot run (another device, float64, the previous-grid context, networks beyond its
-    limits): then the separate steps must.
+def grid_rates(bins: list[torch.Tensor], model: EntropyModel, step: float,
+               chosen: Sequence[int] | None = None) -> torch.Tensor | None:
+    """Estimated bits of the grids in ``chosen`` (default: all) of ``bins`` (every grid of
+    latents, (H, W) each, or a video's (T, H, W), bin units) under the ARM, as a tensor of one
+    total per chosen grid, through the fused rate kernel (:mod:`.fused`): contexts, MLP, Laplace
+    rate and every gradient in one pass over each grid, computed with the forward pass (fitting
+    always takes them). The kernel's second plane is a video grid's previous latent frame, or
+    with ``use_prev_grid`` the finer grid before an image grid, downsampled (whose gradient goes
+    back to that grid). None where the kernel cannot run (another device, float64, networks
+    beyond its limits): then the separate steps must.
 
     Same value as gathering the contexts and summing :func:`latent_bits`, up to float32
     rounding."""
     config = model.config
-    if config.use_prev_grid or not bins or bins[0].device.type != "cpu":
+    chosen = tuple(range(len(bins)) if chosen is None else chosen)
+    if not chosen or bins[0].device.type != "cpu":
         return None
     if (bins[0].dim() == 3) != bool(config.prev_frame):
         return None
     weights = [layer.weight for layer in model.layers]
     widths = (weights[0].shape[1], *(w.shape[0] for w in weights))
-    kernel = fused_rate(widths, config.context, bins[0].dtype, config.prev_frame)
+    second = config.prev_frame or (config.prev_kernel if config.use_prev_grid else 0)
+    kernel = fused_rate(widths, config.context, bins[0].dtype, second)
     if kernel is None:
         return None
     biases = [layer.bias for layer in model.layers]
     laplace = (step, config.log_scale_shift, -2.0 * config.log_scale_max, -2.0 * config.log_scale_min,
                math.log2(MIN_PROBABILITY))
     need_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (*bins, *weights, *biases))
-    return _FusedGridRates.apply(kernel, laplace, config, need_grad, len(bins), *bins, *weights, *biases)
+    return _FusedGridRates.apply(kernel, laplace, config, need_grad, chosen, len(bins), *bins, *weights, *biases)
 
 
 def _bands(height: int, width: int) -> list[range]:
@@ -206,8 +210,9 @@ def _bands(height: int, width: int) -> list[range]:
 
 
 class _Plane:
-    """One 2-D plane the rate kernel runs over: an image grid, or one latent frame of a video
-    grid with the previous frame (zeros before the first) as its second plane."""
+    """One 2-D plane the rate kernel runs over: an image grid (with ``use_prev_grid``, the finer
+    grid downsampled as its second plane), or one latent frame of a video grid with the previous
+    frame (zeros before the first) as its second plane."""
 
     def __init__(self, grid: int, bins: torch.Tensor, step: float, half: int,
                  previous: torch.Tensor | None, prev_half: int):
@@ -216,26 +221,40 @@ class _Plane:
         self.prev = None if previous is None else F.pad(previous * step, (prev_half,) * 4)
 
 
+def _image_planes(bins: list[torch.Tensor], chosen: Sequence[int], step: float, half: int,
+                  config: EntropyConfig) -> list[_Plane]:
+    """The planes of the chosen image grids; with ``use_prev_grid`` each reads the finer grid
+    before it, downsampled (zeros for the finest)."""
+    if not config.use_prev_grid:
+        return [_Plane(k, bins[k], step, half, None, 0) for k in chosen]
+    return [_Plane(k, bins[k], step, half,
+                   downsample2(bins[k - 1], tuple(bins[k].shape)) if k else torch.zeros_like(bins[k]),
+                   config.prev_kernel // 2) for k in chosen]
+
+
 class _FusedGridRates(torch.autograd.Function):
-    """:func:`grid_rates`: the forward pass also computes the gradients of each grid's bits,
-    which the backward pass scales by the incoming gradient of that grid's total."""
+    """:func:`grid_rates`: the forward pass also computes the gradients of each chosen grid's
+    bits (by its own latents and, with ``use_prev_grid``, by the finer grid's), which the
+    backward pass scales by the incoming gradient of that grid's total."""
 
     @staticmethod
     def forward(ctx, kernel: FusedRate, laplace: tuple[float, ...], config: EntropyConfig,  # type: ignore[override]
-                need_grad: bool, num_grids: int, *tensors: torch.Tensor) -> torch.Tensor:
+                need_grad: bool, chosen: tuple[int, ...], num_grids: int, *tensors: torch.Tensor) -> torch.Tensor:
         bins = [b.detach().contiguous() for b in tensors[:num_grids]]
         params = tensors[num_grids:]
         depth = len(params) // 2
         packed = kernel.mlp.pack(params[:depth], params[depth:])
         half, step, ph = kernel.context // 2, laplace[0], kernel.prev_kernel // 2
         video = bins[0].dim() == 3
-        planes = ([_Plane(k, b[t], step, half, p, ph)
-                   for k, b in enumerate(bins) for t, p in enumerate(previous_frames(b, config, k))]
-                  if video else [_Plane(k, b, step, half, None, 0) for k, b in enumerate(bins)])
-        grad_bins = [torch.empty_like(b) if need_grad else None for b in bins]
+        planes = ([_Plane(k, bins[k][t], step, half, p, ph)
+                   for k in chosen for t, p in enumerate(previous_frames(bins[k], config, k))]
+                  if video else _image_planes(bins, chosen, step, half, config))
+        second = planes[0].prev is not None
+        grad_bins = {k: torch.empty_like(bins[k]) for k in chosen} if need_grad else {}
         grad_planes: list[torch.Tensor | None] = [None] * len(planes)  # views of grad_bins
         if need_grad:
-            grad_planes = [g[t] for g in grad_bins for t in range(g.shape[0])] if video else list(grad_bins)
+            grad_planes = ([grad_bins[k][t] for k in chosen for t in range(bins[k].shape[0])] if video
+                           else [grad_bins[k] for k in chosen])
         tasks = [(p, rows) for p, plane in enumerate(planes) for rows in _bands(*plane.bins.shape)]
         # Every band's gradient outputs are views of blocks allocated here, not a thousand
         # small tensors allocated by whichever thread runs the band: at 12 MP those, left in the
@@ -249,7 +268,7 @@ class _FusedGridRates(torch.autograd.Function):
             sizes = [(len(rows) + half) * width for (_, rows), width in zip(tasks, widths)]
             grad_blocks = [block.view(-1, width)
                            for block, width in zip(bins[0].new_zeros(sum(sizes)).split(sizes), widths)]
-            if video:
+            if second:
                 widths = [planes[p].prev.shape[1] for p, _ in tasks]
                 sizes = [(len(rows) + 2 * ph) * width for (_, rows), width in zip(tasks, widths)]
                 prev_blocks = [block.view(-1, width)
@@ -265,38 +284,51 @@ class _FusedGridRates(torch.autograd.Function):
                                      grad_blocks[t], lane_blocks[t], plane.prev, prev_blocks[t])
 
         share_chunks(work, len(tasks))
-        totals = [0.0] * num_grids
-        lanes: list[list[torch.Tensor]] = [[] for _ in bins]
+        index = {k: i for i, k in enumerate(chosen)}
+        totals = [0.0] * len(chosen)
+        lanes: list[list[torch.Tensor]] = [[] for _ in chosen]
         grad_padded = [torch.zeros_like(plane.padded) if need_grad else None for plane in planes]
-        grad_prev = [torch.zeros_like(plane.prev) if need_grad and video else None for plane in planes]
+        grad_prev = [torch.zeros_like(plane.prev) if need_grad and second else None for plane in planes]
         for t, (p, rows) in enumerate(tasks):  # in a fixed order, whatever the threads
             bits, band_grad, band_lanes = results[t]
-            totals[planes[p].grid] += bits
+            totals[index[planes[p].grid]] += bits
             if need_grad:
                 grad_padded[p][rows.start: rows.stop + half] += band_grad
-                if video:
+                if second:
                     grad_prev[p][rows.start: rows.stop + 2 * ph] += prev_blocks[t]
-                lanes[planes[p].grid].append(band_lanes)
+                lanes[index[planes[p].grid]].append(band_lanes)
         results = grad_blocks = prev_blocks = band_grad = None  # free the bands' gradient blocks now
+        ctx.finer = [None] * len(chosen)  # image grids: the bits' gradient by the finer grid's latents
         if need_grad:
             for p, plane in enumerate(planes):
-                g, w = grad_planes[p], plane.bins.shape[1]
+                g, (h, w) = grad_planes[p], plane.bins.shape
                 # g + step * padded's gradient, in place: one grid-sized tensor less (the same two roundings)
                 g.add_(grad_padded[p][half:, half: half + w].mul_(step))
-                offset = frame_offset(config, plane.grid) if video else None
+                if not video:
+                    if second and plane.grid > 0:
+                        ctx.finer[p] = downsample2_adjoint(grad_prev[p][ph: ph + h, ph: ph + w].mul_(step),
+                                                           tuple(bins[plane.grid - 1].shape))
+                    continue
+                offset = frame_offset(config, plane.grid)
                 if offset is not None and p + 1 < len(planes) and planes[p + 1].grid == plane.grid:
-                    h = plane.bins.shape[0]  # the next frame read this one, moved by the offset
+                    # the next frame read this one, moved by the offset
                     g.add_(shift_plane(grad_prev[p + 1][ph: ph + h, ph: ph + w], -offset[0], -offset[1]).mul_(step))
-            ctx.grad_bins = grad_bins
+            ctx.grad_bins = [grad_bins[k] for k in chosen]
             ctx.lanes = [sum_lanes(grid_lanes) for grid_lanes in lanes]
             ctx.kernel = kernel
+        ctx.chosen, ctx.num_grids = chosen, num_grids
         return torch.tensor(totals, dtype=bins[0].dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         lanes = sum(g * grid_lanes for g, grid_lanes in zip(grad, ctx.lanes))
         grad_w, grad_b = ctx.kernel.mlp.gradients(lanes)
-        return (None, None, None, None, None, *(g * grid for g, grid in zip(grad, ctx.grad_bins)), *grad_w, *grad_b)
+        grad_grids: list[torch.Tensor | None] = [None] * ctx.num_grids
+        for g, k, own, finer in zip(grad, ctx.chosen, ctx.grad_bins, ctx.finer):
+            for target, part in ((k, own), (k - 1, finer)):
+                if part is not None:
+                    grad_grids[target] = g * part if grad_grids[target] is None else grad_grids[target] + g * part
+        return (None, None, None, None, None, None, *grad_grids, *grad_w, *grad_b)
 
 
 def laplace_bits(x: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
