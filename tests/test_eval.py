@@ -99,3 +99,20 @@ def test_eval_low_complexity(image_dir, tmp_path, capsys):
     assert main(["eval", str(image_dir / "im0.png"), "--codec", "jpeg", "--complexity", "low",
                  "--out", str(tmp_path / "j")]) == 2
     assert "--complexity" in capsys.readouterr().err
+
+
+def test_eval_drop_finest(image_dir, tmp_path, capsys):
+    """--drop-finest reaches every encoding of an eval run: no full-resolution grid, so about
+    half the decoding MACs of the default; it contradicts --adaptive, which makes that choice."""
+    runs = {}
+    for flag in ([], ["--drop-finest"]):
+        out = tmp_path / ("drop" if flag else "default")
+        assert main(["eval", str(image_dir / "im0.png"), "--lmbda", "1e-3", "--steps", "5", *flag,
+                     "--out", str(out)]) == 0
+        (runs[bool(flag)],) = read_rows(out / "results.tsv")
+    assert runs[True].macs_per_pixel < 0.7 * runs[False].macs_per_pixel
+    assert "no finest grid" in json.loads((tmp_path / "drop" / "summary.json").read_text())["description"]
+    capsys.readouterr()
+    assert main(["eval", str(image_dir / "im0.png"), "--lmbda", "1e-3", "--steps", "5", "--drop-finest",
+                 "--adaptive", "--out", str(tmp_path / "both")]) == 2
+    assert "--drop-finest" in capsys.readouterr().err

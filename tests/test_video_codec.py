@@ -4,6 +4,7 @@ input. Tiny synthetic clips and a few fitting steps: these test the codec, not i
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -207,6 +208,14 @@ def test_cli_frame_range_and_patches(tmp_path, capsys):
     header, frames = decode_video(coded.read_bytes())
     assert header.frames == 4 and header.patch_counts == (2, 1, 1)
     assert len(list(frames)) == 4
+    code, out, err = run(["encode", source, "-o", tmp_path / "drop.c3v", "--lmbda", "1e-2", "--steps", "3",
+                          "--frames", "1:3", "--drop-finest"], capsys)
+    assert code == 0, err
+    code, out, err = run(["info", tmp_path / "drop.c3v", "--json"], capsys)
+    assert code == 0 and json.loads(out)["patches"][0]["architecture"]["latents"]["drop_finest"] is True
+    code, out, err = run(["encode", source, "-o", tmp_path / "x.c3v", "--lmbda", "1e-2", "--steps", "3",
+                          "--drop-finest", "--adaptive"], capsys)
+    assert code == 2 and "--drop-finest" in err and not (tmp_path / "x.c3v").exists()
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "not-c3"])
@@ -256,6 +265,15 @@ def test_cli_eval_codes_videos_with_c3(tmp_path, capsys):
     kept = next((out / "files").iterdir())
     assert kept.suffix == ".c3v" and len(kept.read_bytes()) == int(row["bytes"])
     assert np.array_equal(decoded(kept.read_bytes()).shape, clip.shape)
+    # --drop-finest: no full-resolution grid, fewer MACs, decoded to the same shape
+    drop = tmp_path / "drop"
+    code, _, err = run(["eval", source, "--lmbda", "1e-2", "--steps", "5", "--drop-finest", "--out", drop,
+                        "--keep-files"], capsys)
+    assert code == 0, err
+    with (drop / "results.tsv").open() as f:
+        (dropped,) = list(csv.DictReader(f, delimiter="\t"))
+    assert float(dropped["macs_per_pixel"]) < 0.7 * float(row["macs_per_pixel"])
+    assert decoded(next((drop / "files").iterdir()).read_bytes()).shape == clip.shape
 
 
 def test_python_api_from_a_file_and_an_array(tmp_path):

@@ -123,6 +123,11 @@ def _add_adaptive(p: argparse.ArgumentParser) -> None:
                         "short trial encodings, 30%% of the budget or steps, then fit the best")
 
 
+def _add_drop_finest(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--drop-finest", action="store_true",
+                   help="no full-resolution latent grid (images and videos): about half the decoding MACs")
+
+
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmbda", type=_positive_float, required=True,
                    help="rate-distortion weight: loss = MSE + lmbda * bpp (e.g. 1e-3)")
@@ -142,7 +147,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                    help="width of both hidden layers of synthesis and ARM (default 18, or 12 "
                         "with --budget)")
     p.add_argument("--context", type=int, choices=[5, 7], default=7, help="ARM context size")
-    p.add_argument("--drop-finest", action="store_true", help="no full-resolution latent grid")
+    _add_drop_finest(p)
     p.add_argument("--prev-grid", action="store_true",
                    help="condition the ARM on a 3x3 neighbourhood of the previous grid")
     _add_marm(p)
@@ -230,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_marm(p)
     _add_complexity(p)
     _add_adaptive(p)
+    _add_drop_finest(p)
     p.add_argument("--learn-mask", action="store_true",
                    help="videos: place each patch's previous-frame windows by a short fit (C3's learned mask)")
     p.add_argument("--keep-files", action="store_true",
@@ -274,10 +280,13 @@ def _arch(args: argparse.Namespace) -> ArchitectureConfig:
 
 
 def check_complexity(args: argparse.Namespace) -> None:
-    """``--complexity low`` fixes the network sizes that --width, --context and --adaptive choose."""
+    """``--complexity low`` fixes the network sizes that --width, --context and --adaptive choose;
+    ``--adaptive`` chooses the finest grid itself."""
     if args.complexity == "low" and (args.adaptive or getattr(args, "width", None)
                                      or getattr(args, "context", 7) != 7):
         raise UsageError("--complexity low sets the network sizes itself: not with --width, --context or --adaptive")
+    if args.adaptive and args.drop_finest:
+        raise UsageError("--adaptive chooses whether to keep the finest grid: not with --drop-finest")
 
 
 def _read_bytes(path: str) -> bytes:
@@ -364,11 +373,12 @@ def cmd_encode_video(args: argparse.Namespace) -> int:
     from .config import preset_fit_config
     from .io.images import atomic_write
     from .io.video import RawOptions, open_video
-    from .video_encoder import encode_video
+    from .video_encoder import default_video_architecture, encode_video
 
-    if (args.marm or args.prev_grid or args.drop_finest or args.width or args.context != 7
+    if (args.marm or args.prev_grid or args.width or args.context != 7
             or args.complexity != "default"):
-        raise UsageError("--marm, --prev-grid, --drop-finest, --width, --context and --complexity are image options")
+        raise UsageError("--marm, --prev-grid, --width, --context and --complexity are image options")
+    check_complexity(args)
     if args.budget is not None and args.steps is not None:
         raise UsageError("give either --steps or --budget, not both")
     if args.scheduler:
@@ -394,6 +404,7 @@ def cmd_encode_video(args: argparse.Namespace) -> int:
                   + (f", chose {patch.setting}" if patch.setting else ""), file=sys.stderr)
 
     result = encode_video(frames, args.lmbda, fps=fps or info.fps, yuv=info.yuv, bit_depth=info.rgb_bit_depth,
+                          arch=default_video_architecture(drop_finest=args.drop_finest),
                           fit_config=fit_config, budget_seconds=args.budget, counts=args.patches,
                           progress=progress and args.jobs == 1 and not args.scheduler, device=args.device,
                           jobs=args.jobs, scheduler=args.scheduler, threads=args.threads, adaptive=args.adaptive,
@@ -663,6 +674,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        + (f", MARM M={args.marm}" if args.marm else "")
                        + (f", {args.complexity} complexity" if args.complexity != "default" else "")
                        + (", adaptive" if args.adaptive else "")
+                       + (", no finest grid" if args.drop_finest else "")
                        + (", learned masks" if args.learn_mask else ""))
         name = args.name or "C3"
     else:
@@ -675,8 +687,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         description = codec.description
         name = args.name or codec.name
     # Image by image, so that an interrupted run leaves whole RD curves behind it.
-    if args.codec != "c3" and (args.marm or args.adaptive or args.learn_mask or args.complexity != "default"):
-        raise UsageError("--marm, --complexity, --adaptive and --learn-mask are for the c3 codec")
+    if args.codec != "c3" and (args.marm or args.adaptive or args.learn_mask or args.drop_finest
+                               or args.complexity != "default"):
+        raise UsageError("--marm, --complexity, --adaptive, --drop-finest and --learn-mask are for the c3 codec")
     check_complexity(args)
     if args.learn_mask and not video_c3:
         raise UsageError("--learn-mask is for videos")
@@ -685,7 +698,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     tasks = [Task(args.codec, image, float(setting), steps=args.steps, preset=args.preset,
                   budget_seconds=args.budget, threads=threads, network_init=args.network_init,
                   marm=args.marm, complexity=args.complexity, keep=keep, frames=args.frames, adaptive=args.adaptive,
-                  learn_mask=args.learn_mask)
+                  learn_mask=args.learn_mask, drop_finest=args.drop_finest)
              for image in images for setting in settings]
     rows = run_eval(tasks, out, jobs=args.jobs, name=name, description=description,
                     progress=sys.stderr.isatty(), scheduler=args.scheduler)

@@ -43,14 +43,14 @@ PATCH_SLACK = 1.25
 cut into two 136-row patches because C3's size is 270)."""
 
 
-def default_video_architecture() -> ArchitectureConfig:
+def default_video_architecture(drop_finest: bool = False) -> ArchitectureConfig:
     """The CPU-budget video setting: C3's video latent step (0.3) and grid count (6, E1/E3),
     the budget latent gain, (16, 16) networks (E1's entropy width; C3's (32, 32) synthesis
     costs four times the MACs), a 7x7 causal window in the current latent frame and the 3x3
     window of the previous latent frame around the same position (C3 learns a 4x4 window's
-    location instead: not built yet)."""
+    location instead: not built yet). ``drop_finest``: no full-resolution grid."""
     return ArchitectureConfig(
-        latents=LatentConfig(num_grids=6, step=0.3, gain_factor=BUDGET_GAIN),
+        latents=LatentConfig(num_grids=6, step=0.3, gain_factor=BUDGET_GAIN, drop_finest=drop_finest),
         synthesis=SynthesisConfig(widths=(16, 16)),
         entropy=EntropyConfig(widths=(16, 16), context=7, prev_frame=3),
     )
