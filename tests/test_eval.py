@@ -111,6 +111,12 @@ def test_eval_drop_finest(image_dir, tmp_path, capsys):
                      "--out", str(out)]) == 0
         (runs[bool(flag)],) = read_rows(out / "results.tsv")
     assert runs[True].macs_per_pixel < 0.7 * runs[False].macs_per_pixel
+    out = tmp_path / "prev"  # --prev-grid K: the ARM's K x K window of the finer grid, K^2 more inputs
+    assert main(["eval", str(image_dir / "im0.png"), "--lmbda", "1e-3", "--steps", "5", "--prev-grid", "1",
+                 "--out", str(out)]) == 0
+    (prev,) = read_rows(out / "results.tsv")
+    assert runs[False].macs_per_pixel < prev.macs_per_pixel < 1.05 * runs[False].macs_per_pixel
+    assert "previous-grid context 1x1" in json.loads((out / "summary.json").read_text())["description"]
     assert "no finest grid" in json.loads((tmp_path / "drop" / "summary.json").read_text())["description"]
     capsys.readouterr()
     assert main(["eval", str(image_dir / "im0.png"), "--lmbda", "1e-3", "--steps", "5", "--drop-finest",

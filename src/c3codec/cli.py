@@ -128,6 +128,12 @@ def _add_drop_finest(p: argparse.ArgumentParser) -> None:
                    help="no full-resolution latent grid (images and videos): about half the decoding MACs")
 
 
+def _add_prev_grid(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prev-grid", type=int, nargs="?", const=3, default=0, choices=[1, 3, 5], metavar="K",
+                   help="images: the ARM also reads the K x K neighbourhood (default 3) of the finer grid, "
+                        "downsampled (C3's previous-grid context)")
+
+
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmbda", type=_positive_float, required=True,
                    help="rate-distortion weight: loss = MSE + lmbda * bpp (e.g. 1e-3)")
@@ -148,8 +154,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                         "with --budget)")
     p.add_argument("--context", type=int, choices=[5, 7], default=7, help="ARM context size")
     _add_drop_finest(p)
-    p.add_argument("--prev-grid", action="store_true",
-                   help="condition the ARM on a 3x3 neighbourhood of the previous grid")
+    _add_prev_grid(p)
     _add_marm(p)
     _add_complexity(p)
     _add_adaptive(p)
@@ -236,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_complexity(p)
     _add_adaptive(p)
     _add_drop_finest(p)
+    _add_prev_grid(p)
     p.add_argument("--learn-mask", action="store_true",
                    help="videos: place each patch's previous-frame windows by a short fit (C3's learned mask)")
     p.add_argument("--keep-files", action="store_true",
@@ -274,7 +280,8 @@ def _arch(args: argparse.Namespace) -> ArchitectureConfig:
     base = default_architecture(budget=args.budget is not None, complexity=args.complexity)
     context = 5 if args.complexity == "low" else args.context
     arch = replace(base, latents=replace(base.latents, drop_finest=args.drop_finest),
-                   entropy=replace(base.entropy, context=context, use_prev_grid=args.prev_grid))
+                   entropy=replace(base.entropy, context=context, use_prev_grid=bool(args.prev_grid),
+                                   prev_kernel=args.prev_grid or base.entropy.prev_kernel))
     arch = arch.with_widths(args.width) if args.width else arch
     return arch.with_marm(args.marm)
 
@@ -675,6 +682,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        + (f", {args.complexity} complexity" if args.complexity != "default" else "")
                        + (", adaptive" if args.adaptive else "")
                        + (", no finest grid" if args.drop_finest else "")
+                       + (f", previous-grid context {args.prev_grid}x{args.prev_grid}" if args.prev_grid else "")
                        + (", learned masks" if args.learn_mask else ""))
         name = args.name or "C3"
     else:
@@ -687,9 +695,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         description = codec.description
         name = args.name or codec.name
     # Image by image, so that an interrupted run leaves whole RD curves behind it.
-    if args.codec != "c3" and (args.marm or args.adaptive or args.learn_mask or args.drop_finest
+    if args.codec != "c3" and (args.marm or args.adaptive or args.learn_mask or args.drop_finest or args.prev_grid
                                or args.complexity != "default"):
-        raise UsageError("--marm, --complexity, --adaptive, --drop-finest and --learn-mask are for the c3 codec")
+        raise UsageError("--marm, --complexity, --adaptive, --drop-finest, --prev-grid and --learn-mask are for "
+                         "the c3 codec")
+    if video_c3 and args.prev_grid:
+        raise UsageError("--prev-grid is for images")
     check_complexity(args)
     if args.learn_mask and not video_c3:
         raise UsageError("--learn-mask is for videos")
@@ -698,7 +709,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     tasks = [Task(args.codec, image, float(setting), steps=args.steps, preset=args.preset,
                   budget_seconds=args.budget, threads=threads, network_init=args.network_init,
                   marm=args.marm, complexity=args.complexity, keep=keep, frames=args.frames, adaptive=args.adaptive,
-                  learn_mask=args.learn_mask, drop_finest=args.drop_finest)
+                  learn_mask=args.learn_mask, drop_finest=args.drop_finest, prev_grid=args.prev_grid)
              for image in images for setting in settings]
     rows = run_eval(tasks, out, jobs=args.jobs, name=name, description=description,
                     progress=sys.stderr.isatty(), scheduler=args.scheduler)

@@ -45,6 +45,7 @@ class Task:
     adaptive: bool = False  # c3: C3 adaptive (adaptive.py)
     learn_mask: bool = False  # c3 on videos: learned previous-frame windows (adaptive.py)
     drop_finest: bool = False  # c3: no full-resolution latent grid
+    prev_grid: int = 0  # c3 on images: the previous-grid context's window (0: off)
 
     @property
     def key(self) -> tuple[str, str, float]:
@@ -129,6 +130,8 @@ def _run_c3(picture: Picture, task: Task):
     arch = default_architecture(budget=task.budget_seconds is not None,
                                 complexity=task.complexity).with_marm(task.marm)
     arch = replace(arch, latents=replace(arch.latents, drop_finest=task.drop_finest))
+    if task.prev_grid:
+        arch = replace(arch, entropy=replace(arch.entropy, use_prev_grid=True, prev_kernel=task.prev_grid))
     start = time.perf_counter()
     result = encode(picture, task.setting, arch=arch,
                     fit_config=preset_fit_config(task.preset, steps=task.steps,
