@@ -117,8 +117,11 @@ def test_eval_drop_finest(image_dir, tmp_path, capsys):
     (prev,) = read_rows(out / "results.tsv")
     assert runs[False].macs_per_pixel < prev.macs_per_pixel < 1.05 * runs[False].macs_per_pixel
     assert "previous-grid context 1x1" in json.loads((out / "summary.json").read_text())["description"]
-    assert "no finest grid" in json.loads((tmp_path / "drop" / "summary.json").read_text())["description"]
+    assert "finest grid off" in json.loads((tmp_path / "drop" / "summary.json").read_text())["description"]
     capsys.readouterr()
     assert main(["eval", str(image_dir / "im0.png"), "--lmbda", "1e-3", "--steps", "5", "--drop-finest",
                  "--adaptive", "--out", str(tmp_path / "both")]) == 2
     assert "--drop-finest" in capsys.readouterr().err
+    assert main(["eval", str(image_dir / "im0.png"), "--codec", "jpeg", "--finest-grid", "on",
+                 "--out", str(tmp_path / "j")]) == 2
+    assert "--finest-grid" in capsys.readouterr().err

@@ -208,11 +208,13 @@ def test_cli_frame_range_and_patches(tmp_path, capsys):
     header, frames = decode_video(coded.read_bytes())
     assert header.frames == 4 and header.patch_counts == (2, 1, 1)
     assert len(list(frames)) == 4
-    code, out, err = run(["encode", source, "-o", tmp_path / "drop.c3v", "--lmbda", "1e-2", "--steps", "3",
-                          "--frames", "1:3", "--drop-finest"], capsys)
-    assert code == 0, err
-    code, out, err = run(["info", tmp_path / "drop.c3v", "--json"], capsys)
-    assert code == 0 and json.loads(out)["patches"][0]["architecture"]["latents"]["drop_finest"] is True
+    for lmbda, flag, dropped in (("1e-2", [], True), ("1e-3", [], False), ("1e-3", ["--drop-finest"], True),
+                                 ("1e-2", ["--finest-grid", "on"], False)):  # VIDEO_FINEST_GRID_MAX_LAMBDA: 2e-3
+        code, out, err = run(["encode", source, "-o", tmp_path / "f.c3v", "--lmbda", lmbda, "--steps", "2",
+                              "--frames", "1:3", *flag], capsys)
+        assert code == 0, err
+        code, out, err = run(["info", tmp_path / "f.c3v", "--json"], capsys)
+        assert code == 0 and json.loads(out)["patches"][0]["architecture"]["latents"]["drop_finest"] is dropped
     code, out, err = run(["encode", source, "-o", tmp_path / "x.c3v", "--lmbda", "1e-2", "--steps", "3",
                           "--drop-finest", "--adaptive"], capsys)
     assert code == 2 and "--drop-finest" in err and not (tmp_path / "x.c3v").exists()
@@ -265,15 +267,16 @@ def test_cli_eval_codes_videos_with_c3(tmp_path, capsys):
     kept = next((out / "files").iterdir())
     assert kept.suffix == ".c3v" and len(kept.read_bytes()) == int(row["bytes"])
     assert np.array_equal(decoded(kept.read_bytes()).shape, clip.shape)
-    # --drop-finest: no full-resolution grid, fewer MACs, decoded to the same shape
-    drop = tmp_path / "drop"
-    code, _, err = run(["eval", source, "--lmbda", "1e-2", "--steps", "5", "--drop-finest", "--out", drop,
+    # the finest grid: off by default at lambda 1e-2 (above VIDEO_FINEST_GRID_MAX_LAMBDA), on when
+    # asked: about twice the MACs; both decode to the same shape
+    keep = tmp_path / "keep"
+    code, _, err = run(["eval", source, "--lmbda", "1e-2", "--steps", "5", "--finest-grid", "on", "--out", keep,
                         "--keep-files"], capsys)
     assert code == 0, err
-    with (drop / "results.tsv").open() as f:
-        (dropped,) = list(csv.DictReader(f, delimiter="\t"))
-    assert float(dropped["macs_per_pixel"]) < 0.7 * float(row["macs_per_pixel"])
-    assert decoded(next((drop / "files").iterdir()).read_bytes()).shape == clip.shape
+    with (keep / "results.tsv").open() as f:
+        (kept_row,) = list(csv.DictReader(f, delimiter="\t"))
+    assert float(row["macs_per_pixel"]) < 0.7 * float(kept_row["macs_per_pixel"])
+    assert decoded(next((keep / "files").iterdir()).read_bytes()).shape == clip.shape
 
 
 def test_python_api_from_a_file_and_an_array(tmp_path):

@@ -50,12 +50,14 @@ def image_candidates(arch: ArchitectureConfig) -> list[tuple[str, ArchitectureCo
 
 def video_candidates(arch: ArchitectureConfig) -> list[tuple[str, ArchitectureConfig]]:
     """The video axes this codec has (C3's E and S settings are not all built): the previous
-    frame's window (3x3 or 5x5, for motion), wider networks, the finest grid off."""
-    ent = arch.entropy
+    frame's window (3x3 or 5x5, for motion), wider networks, the finest grid switched (off, or
+    on where ``arch`` has none)."""
+    ent, drop = arch.entropy, arch.latents.drop_finest
     return [("default", arch),
             ("previous-frame window 5x5", replace(arch, entropy=replace(ent, prev_frame=5))),
             ("networks 24 wide", arch.with_widths(24)),
-            ("no finest grid", replace(arch, latents=replace(arch.latents, drop_finest=True)))]
+            ("finest grid on" if drop else "no finest grid",
+             replace(arch, latents=replace(arch.latents, drop_finest=not drop)))]
 
 
 def choose(target: torch.Tensor, lmbda: float, candidates: list[tuple[str, ArchitectureConfig]],

@@ -123,9 +123,20 @@ def _add_adaptive(p: argparse.ArgumentParser) -> None:
                         "short trial encodings, 30%% of the budget or steps, then fit the best")
 
 
-def _add_drop_finest(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--drop-finest", action="store_true",
-                   help="no full-resolution latent grid (images and videos): about half the decoding MACs")
+def _add_finest_grid(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--finest-grid", choices=["auto", "on", "off"], default="auto",
+                   help="the full-resolution latent grid: off halves the decoding MACs; auto (default): on "
+                        "for images, for videos off above lambda 2e-3, where short fits do better without it")
+    p.add_argument("--drop-finest", action="store_const", dest="finest_grid", const="off",
+                   help="the same as --finest-grid off")
+
+
+def drop_finest(args: argparse.Namespace, video: bool) -> bool | None:
+    """What --finest-grid asks: True (no finest grid), False, or None (the codec's rule for the
+    lambda: videos only)."""
+    if args.finest_grid == "auto":
+        return None if video else False
+    return args.finest_grid == "off"
 
 
 def _add_prev_grid(p: argparse.ArgumentParser) -> None:
@@ -153,7 +164,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
                    help="width of both hidden layers of synthesis and ARM (default 18, or 12 "
                         "with --budget)")
     p.add_argument("--context", type=int, choices=[5, 7], default=7, help="ARM context size")
-    _add_drop_finest(p)
+    _add_finest_grid(p)
     _add_prev_grid(p)
     _add_marm(p)
     _add_complexity(p)
@@ -240,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_marm(p)
     _add_complexity(p)
     _add_adaptive(p)
-    _add_drop_finest(p)
+    _add_finest_grid(p)
     _add_prev_grid(p)
     p.add_argument("--learn-mask", action="store_true",
                    help="videos: place each patch's previous-frame windows by a short fit (C3's learned mask)")
@@ -279,7 +290,7 @@ def _arch(args: argparse.Namespace) -> ArchitectureConfig:
     check_complexity(args)
     base = default_architecture(budget=args.budget is not None, complexity=args.complexity)
     context = 5 if args.complexity == "low" else args.context
-    arch = replace(base, latents=replace(base.latents, drop_finest=args.drop_finest),
+    arch = replace(base, latents=replace(base.latents, drop_finest=bool(drop_finest(args, video=False))),
                    entropy=replace(base.entropy, context=context, use_prev_grid=bool(args.prev_grid),
                                    prev_kernel=args.prev_grid or base.entropy.prev_kernel))
     arch = arch.with_widths(args.width) if args.width else arch
@@ -292,8 +303,8 @@ def check_complexity(args: argparse.Namespace) -> None:
     if args.complexity == "low" and (args.adaptive or getattr(args, "width", None)
                                      or getattr(args, "context", 7) != 7):
         raise UsageError("--complexity low sets the network sizes itself: not with --width, --context or --adaptive")
-    if args.adaptive and args.drop_finest:
-        raise UsageError("--adaptive chooses whether to keep the finest grid: not with --drop-finest")
+    if args.adaptive and args.finest_grid != "auto":
+        raise UsageError("--adaptive chooses whether to keep the finest grid: not with --finest-grid or --drop-finest")
 
 
 def _read_bytes(path: str) -> bytes:
@@ -380,7 +391,7 @@ def cmd_encode_video(args: argparse.Namespace) -> int:
     from .config import preset_fit_config
     from .io.images import atomic_write
     from .io.video import RawOptions, open_video
-    from .video_encoder import default_video_architecture, encode_video
+    from .video_encoder import encode_video
 
     if (args.marm or args.prev_grid or args.width or args.context != 7
             or args.complexity != "default"):
@@ -411,7 +422,7 @@ def cmd_encode_video(args: argparse.Namespace) -> int:
                   + (f", chose {patch.setting}" if patch.setting else ""), file=sys.stderr)
 
     result = encode_video(frames, args.lmbda, fps=fps or info.fps, yuv=info.yuv, bit_depth=info.rgb_bit_depth,
-                          arch=default_video_architecture(drop_finest=args.drop_finest),
+                          drop_finest=drop_finest(args, video=True),
                           fit_config=fit_config, budget_seconds=args.budget, counts=args.patches,
                           progress=progress and args.jobs == 1 and not args.scheduler, device=args.device,
                           jobs=args.jobs, scheduler=args.scheduler, threads=args.threads, adaptive=args.adaptive,
@@ -681,7 +692,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        + (f", MARM M={args.marm}" if args.marm else "")
                        + (f", {args.complexity} complexity" if args.complexity != "default" else "")
                        + (", adaptive" if args.adaptive else "")
-                       + (", no finest grid" if args.drop_finest else "")
+                       + (f", finest grid {args.finest_grid}" if args.finest_grid != "auto" else "")
                        + (f", previous-grid context {args.prev_grid}x{args.prev_grid}" if args.prev_grid else "")
                        + (", learned masks" if args.learn_mask else ""))
         name = args.name or "C3"
@@ -695,9 +706,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         description = codec.description
         name = args.name or codec.name
     # Image by image, so that an interrupted run leaves whole RD curves behind it.
-    if args.codec != "c3" and (args.marm or args.adaptive or args.learn_mask or args.drop_finest or args.prev_grid
-                               or args.complexity != "default"):
-        raise UsageError("--marm, --complexity, --adaptive, --drop-finest, --prev-grid and --learn-mask are for "
+    if args.codec != "c3" and (args.marm or args.adaptive or args.learn_mask or args.finest_grid != "auto"
+                               or args.prev_grid or args.complexity != "default"):
+        raise UsageError("--marm, --complexity, --adaptive, --finest-grid, --prev-grid and --learn-mask are for "
                          "the c3 codec")
     if video_c3 and args.prev_grid:
         raise UsageError("--prev-grid is for images")
@@ -709,7 +720,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     tasks = [Task(args.codec, image, float(setting), steps=args.steps, preset=args.preset,
                   budget_seconds=args.budget, threads=threads, network_init=args.network_init,
                   marm=args.marm, complexity=args.complexity, keep=keep, frames=args.frames, adaptive=args.adaptive,
-                  learn_mask=args.learn_mask, drop_finest=args.drop_finest, prev_grid=args.prev_grid)
+                  learn_mask=args.learn_mask, drop_finest=drop_finest(args, video_c3), prev_grid=args.prev_grid)
              for image in images for setting in settings]
     rows = run_eval(tasks, out, jobs=args.jobs, name=name, description=description,
                     progress=sys.stderr.isatty(), scheduler=args.scheduler)

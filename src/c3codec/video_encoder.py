@@ -56,6 +56,14 @@ def default_video_architecture(drop_finest: bool = False) -> ArchitectureConfig:
     )
 
 
+VIDEO_FINEST_GRID_MAX_LAMBDA = 2e-3
+"""Videos keep the full-resolution latent grid only at lambdas up to this (high rates). Above
+it, fits of minutes on a CPU do better without it: at 3 minutes for 30 frames, -25.8 % BD-rate
+on carphone (lambda 3e-2 .. 4e-3 gain 0.4 to 1.0 dB, 1.5e-3 loses 0.3 dB) and a third of the
+bytes at +1.8 dB on bikes (benchmarks/video/README.md, "The finest grid"); ``--adaptive`` chose
+no finest grid for all of carphone's patches at 10 minutes."""
+
+
 def patch_counts(frames: int, height: int, width: int, lmbda: float) -> tuple[int, int, int]:
     """How many patches along time, rows and columns: C3's patch size for ``lmbda``
     (:data:`PATCH_SIZES`), each dimension cut into as few near-equal parts as keep every part
@@ -196,6 +204,7 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
                  counts: tuple[int, int, int] | None = None, progress: bool = False,
                  device: str | torch.device = "cpu", jobs: int = 1, scheduler: str | None = None,
                  threads: int | None = None, adaptive: bool = False, learn_mask: bool = False,
+                 drop_finest: bool | None = None,
                  on_patch: Callable[[int, int, PatchStats], None] | None = None) -> VideoEncodeResult:
     """Compress RGB frames ((T, H, W, 3) uint8, or uint16 at 16 bits) at rate-distortion weight
     ``lmbda``. ``counts`` overrides the patch grid of :func:`patch_counts`; ``yuv`` is the
@@ -208,12 +217,18 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
     ``budget_seconds`` is wall-clock time for the whole video: shared by the patches in
     proportion to their pixels, times the number running at once. ``adaptive``: each patch's
     architecture chosen by short trial encodings; ``learn_mask``: its previous-frame windows
-    placed by a short fit (both :mod:`c3codec.adaptive`)."""
+    placed by a short fit (both :mod:`c3codec.adaptive`). Without ``arch``, the default video
+    architecture, with the finest grid dropped if ``drop_finest`` (None: above
+    :data:`VIDEO_FINEST_GRID_MAX_LAMBDA`)."""
     check_lambda(lmbda)
     if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype not in (np.uint8, np.uint16):
         raise ValueError("frames must be a (T, H, W, 3) uint8 or uint16 array")
     bit_depth = bit_depth or (8 if frames.dtype == np.uint8 else 16)
-    arch = arch or default_video_architecture()
+    if arch is not None and drop_finest is not None:
+        raise ValueError("give either arch or drop_finest, not both")
+    if drop_finest is None:
+        drop_finest = lmbda > VIDEO_FINEST_GRID_MAX_LAMBDA
+    arch = arch or default_video_architecture(drop_finest)
     check_video_architecture(arch)
     fit_config = fit_config or preset_fit_config("fast")
     start = time.perf_counter()

@@ -44,7 +44,7 @@ class Task:
     frames: str | None = None  # videos: the frames to code, "A:B"
     adaptive: bool = False  # c3: C3 adaptive (adaptive.py)
     learn_mask: bool = False  # c3 on videos: learned previous-frame windows (adaptive.py)
-    drop_finest: bool = False  # c3: no full-resolution latent grid
+    drop_finest: bool | None = False  # c3: no full-resolution latent grid (None: videos' rule for the lambda)
     prev_grid: int = 0  # c3 on images: the previous-grid context's window (0: off)
 
     @property
@@ -129,7 +129,7 @@ def _run_c3(picture: Picture, task: Task):
     extra = {} if task.budget_seconds is None else {"budget_seconds": task.budget_seconds}
     arch = default_architecture(budget=task.budget_seconds is not None,
                                 complexity=task.complexity).with_marm(task.marm)
-    arch = replace(arch, latents=replace(arch.latents, drop_finest=task.drop_finest))
+    arch = replace(arch, latents=replace(arch.latents, drop_finest=bool(task.drop_finest)))
     if task.prev_grid:
         arch = replace(arch, entropy=replace(arch.entropy, use_prev_grid=True, prev_kernel=task.prev_grid))
     start = time.perf_counter()
@@ -204,11 +204,11 @@ def _run_video(task: Task) -> TaskResult:
 def _run_c3_video(frames: np.ndarray, info, task: Task):
     from ..config import preset_fit_config
     from ..video_decoder import decode_video
-    from ..video_encoder import default_video_architecture, encode_video
+    from ..video_encoder import encode_video
 
     start = time.perf_counter()
     result = encode_video(frames, task.setting, fps=info.fps, yuv=info.yuv, bit_depth=info.rgb_bit_depth,
-                          arch=default_video_architecture(drop_finest=task.drop_finest),
+                          drop_finest=task.drop_finest,
                           fit_config=preset_fit_config(task.preset, steps=task.steps, network_init=task.network_init),
                           budget_seconds=task.budget_seconds, adaptive=task.adaptive, learn_mask=task.learn_mask)
     encode_s = time.perf_counter() - start
