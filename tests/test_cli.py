@@ -46,6 +46,21 @@ def test_encode_decode_info(c3_file, tmp_path, capsys):
     assert "MACs/pixel" in capsys.readouterr().out
 
 
+def test_encode_with_the_previous_grid_context(image_file, tmp_path, capsys):
+    """--prev-grid K reaches the file (``c3 info`` names the window) and decodes to the
+    encoder's reconstruction."""
+    out = tmp_path / "p.c3"
+    assert main(["encode", str(image_file), "-o", str(out), "--lmbda", "1e-2", "--steps", "4", "--prev-grid", "1",
+                 "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert main(["info", str(out)]) == 0
+    assert "previous grid 1x1" in capsys.readouterr().out
+    png = tmp_path / "p.png"
+    assert main(["decode", str(out), "-o", str(png)]) == 0
+    from c3codec.evaluation.metrics import psnr
+    assert stats["psnr"] == psnr(load_image(png).pixels, load_image(image_file).pixels, 255)
+
+
 def test_encode_json_reports_decoded_quality(image_file, tmp_path, capsys):
     out = tmp_path / "x.c3"
     assert main(["encode", str(image_file), "-o", str(out), "--lmbda", "1e-2", "--steps", "20",

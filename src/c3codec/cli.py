@@ -545,6 +545,12 @@ def cmd_info_video(args: argparse.Namespace, data: bytes) -> int:
     return 0
 
 
+def _previous_grid(entropy: dict) -> str:
+    """How ``c3 info`` names the previous-grid context: off, or its window."""
+    k = entropy["prev_kernel"]
+    return f"{k}x{k}" if entropy["use_prev_grid"] else "off"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     data = _read_bytes(args.input)
     if data[:4] == VIDEO_MAGIC:
@@ -567,7 +573,7 @@ def cmd_info(args: argparse.Namespace) -> int:
           f"{arch['synthesis']['num_residual']} residual convs)")
     print(f"  entropy      {b['entropy_model']} bytes (widths {arch['entropy']['widths']}, "
           f"context {arch['entropy']['context']}x{arch['entropy']['context']}, "
-          f"previous grid {'on' if arch['entropy']['use_prev_grid'] else 'off'})")
+          f"previous grid {_previous_grid(arch['entropy'])})")
     aru = arch["entropy"]["aru_grids"]
     for n, size in enumerate(b["latents_per_grid"]):
         coder = "ARU" if n >= len(b["latents_per_grid"]) - aru else "ARM"
