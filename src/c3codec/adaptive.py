@@ -43,7 +43,7 @@ def image_candidates(arch: ArchitectureConfig) -> list[tuple[str, ArchitectureCo
     out = []
     for width in (12, 18):
         for drop in (False, True):
-            candidate = replace(arch.with_widths(width), latents=replace(arch.latents, drop_finest=drop))
+            candidate = arch.with_widths(width).with_drop_finest(drop)
             out.append((f"width {width}{', no finest grid' if drop else ''}", candidate))
     return out
 
@@ -56,8 +56,7 @@ def video_candidates(arch: ArchitectureConfig) -> list[tuple[str, ArchitectureCo
     return [("default", arch),
             ("previous-frame window 5x5", replace(arch, entropy=replace(ent, prev_frame=5))),
             ("networks 24 wide", arch.with_widths(24)),
-            ("finest grid on" if drop else "no finest grid",
-             replace(arch, latents=replace(arch.latents, drop_finest=not drop)))]
+            ("finest grid on" if drop else "no finest grid", arch.with_drop_finest(not drop))]
 
 
 def choose(target: torch.Tensor, lmbda: float, candidates: list[tuple[str, ArchitectureConfig]],

@@ -290,9 +290,8 @@ def _arch(args: argparse.Namespace) -> ArchitectureConfig:
     check_complexity(args)
     base = default_architecture(budget=args.budget is not None, complexity=args.complexity)
     context = 5 if args.complexity == "low" else args.context
-    arch = replace(base, latents=replace(base.latents, drop_finest=bool(drop_finest(args, video=False))),
-                   entropy=replace(base.entropy, context=context, use_prev_grid=bool(args.prev_grid),
-                                   prev_kernel=args.prev_grid or base.entropy.prev_kernel))
+    arch = replace(base, entropy=replace(base.entropy, context=context))
+    arch = arch.with_drop_finest(bool(drop_finest(args, video=False))).with_prev_grid(args.prev_grid)
     arch = arch.with_widths(args.width) if args.width else arch
     return arch.with_marm(args.marm)
 

@@ -192,6 +192,16 @@ class ArchitectureConfig:
         """Same config with the ``aru_grids`` coarsest grids coded by ARU blocks."""
         return replace(self, entropy=replace(self.entropy, aru_grids=aru_grids))
 
+    def with_drop_finest(self, drop: bool) -> ArchitectureConfig:
+        """Same config without (``drop``) or with the full-resolution latent grid."""
+        return replace(self, latents=replace(self.latents, drop_finest=drop))
+
+    def with_prev_grid(self, kernel: int) -> ArchitectureConfig:
+        """Same config with the previous-grid context's ``kernel`` x ``kernel`` window (0:
+        without the context, its window back at the default)."""
+        return replace(self, entropy=replace(self.entropy, use_prev_grid=bool(kernel),
+                                             prev_kernel=kernel or EntropyConfig.prev_kernel))
+
     def with_widths(self, width: int) -> ArchitectureConfig:
         """Same config with (width, width) synthesis and entropy networks (C3 adaptive sizes)."""
         return replace(

@@ -11,7 +11,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -127,11 +127,8 @@ def _run_c3(picture: Picture, task: Task):
     from ..encoder import encode
 
     extra = {} if task.budget_seconds is None else {"budget_seconds": task.budget_seconds}
-    arch = default_architecture(budget=task.budget_seconds is not None,
-                                complexity=task.complexity).with_marm(task.marm)
-    arch = replace(arch, latents=replace(arch.latents, drop_finest=bool(task.drop_finest)))
-    if task.prev_grid:
-        arch = replace(arch, entropy=replace(arch.entropy, use_prev_grid=True, prev_kernel=task.prev_grid))
+    arch = (default_architecture(budget=task.budget_seconds is not None, complexity=task.complexity)
+            .with_marm(task.marm).with_drop_finest(bool(task.drop_finest)).with_prev_grid(task.prev_grid))
     start = time.perf_counter()
     result = encode(picture, task.setting, arch=arch,
                     fit_config=preset_fit_config(task.preset, steps=task.steps,

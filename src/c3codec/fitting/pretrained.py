@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..config import ArchitectureConfig, EntropyConfig, FitConfig
+from ..config import ArchitectureConfig, FitConfig
 from ..model.c3 import C3Model
 
 NETWORK_PREFIXES = ("synthesis.", "entropy.")
@@ -89,8 +89,7 @@ def load_pretrained_networks(model: C3Model, files: Iterable[Path] | None = None
     used = _load(model, files, architecture_key(model.config, model.channels), NETWORK_PREFIXES)
     if used is None and model.config.entropy.use_prev_grid:
         # the networks fitted without the previous grid, which the ARM starts by ignoring
-        plain = replace(model.config, entropy=replace(model.config.entropy, use_prev_grid=False,
-                                                      prev_kernel=EntropyConfig.prev_kernel))
+        plain = model.config.with_prev_grid(0)
         used = _load(model, files, architecture_key(plain, model.channels), NETWORK_PREFIXES)
     if used is not None and model.aru is not None:
         _load(model, files, aru_key(model.config, model.channels), ARU_PREFIXES)
