@@ -61,6 +61,29 @@ def test_encode_with_the_previous_grid_context(image_file, tmp_path, capsys):
     assert stats["psnr"] == psnr(load_image(png).pixels, load_image(image_file).pixels, 255)
 
 
+def test_encode_with_one_arm_per_grid(image_file, tmp_path, capsys):
+    """--per-grid-arm W: one (W, W) ARM per grid in the file, named by ``c3 info``, decoded to
+    the encoder's reconstruction; classical codecs refuse it."""
+    out = tmp_path / "g.c3"
+    assert main(["encode", str(image_file), "-o", str(out), "--lmbda", "1e-2", "--steps", "4", "--per-grid-arm", "4",
+                 "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert main(["info", str(out), "--json"]) == 0
+    entropy = json.loads(capsys.readouterr().out)["architecture"]["entropy"]
+    assert entropy["per_grid"] is True and entropy["widths"] == [4, 4]
+    assert main(["info", str(out)]) == 0
+    assert "one ARM per grid" in capsys.readouterr().out
+    png = tmp_path / "g.png"
+    assert main(["decode", str(out), "-o", str(png)]) == 0
+    from c3codec.evaluation.metrics import psnr
+    assert stats["psnr"] == psnr(load_image(png).pixels, load_image(image_file).pixels, 255)
+    with pytest.raises(SystemExit) as exc:
+        main(["encode", str(image_file), "-o", str(tmp_path / "h.c3"), "--lmbda", "1e-2", "--per-grid-arm", "3"])
+    assert exc.value.code == 2 and not (tmp_path / "h.c3").exists()
+    assert main(["eval", str(image_file), "--codec", "jpeg", "--per-grid-arm", "--out", str(tmp_path / "j")]) == 2
+    assert "--per-grid-arm" in capsys.readouterr().err
+
+
 def test_encode_json_reports_decoded_quality(image_file, tmp_path, capsys):
     out = tmp_path / "x.c3"
     assert main(["encode", str(image_file), "-o", str(out), "--lmbda", "1e-2", "--steps", "20",

@@ -517,6 +517,32 @@ def test_rate_of_grid_subsets_adds_up(prev_grid):
 
 
 
+@pytest.mark.parametrize("prev_grid", [0, 3])
+def test_per_grid_arms_rate_and_gradients(prev_grid):
+    """One ARM per grid: each grid's bits are those of the shared model whose ARM is that
+    grid's, and a grid's bits move only its own ARM's weights."""
+    from c3codec.config import ArchitectureConfig, EntropyConfig
+    from c3codec.model.c3 import C3Model
+
+    torch.manual_seed(0)
+    arch = ArchitectureConfig(entropy=EntropyConfig(widths=(8, 8), per_grid=True)).with_prev_grid(prev_grid)
+    model = C3Model((40, 56), 3, arch)
+    assert len(model.entropy) == arch.latents.num_grids
+    bins = [torch.round(3 * torch.randn(g.shape)) for g in model.latents.grids]
+    total, per_grid = model.rate(bins)
+    assert torch.allclose(torch.stack(per_grid).sum(), total)
+    shared = C3Model((40, 56), 3, arch.with_per_grid(False))
+    for k in (0, 3, len(bins) - 1):
+        shared.entropy.load_state_dict(model.arm(k).state_dict())
+        assert torch.allclose(shared.rate(bins)[1][k], per_grid[k], rtol=1e-5)
+    grads = torch.autograd.grad(per_grid[2], [p for net in model.entropy for p in net.parameters()],
+                                allow_unused=True)
+    per_net = len(list(model.arm(0).parameters()))
+    touched = [any(g is not None and g.abs().sum() > 0 for g in grads[n * per_net: (n + 1) * per_net])
+               for n in range(len(bins))]
+    assert touched == [n == 2 for n in range(len(bins))]
+
+
 def test_thread_pools_are_not_inherited_across_fork():
     """Worker threads do not survive fork: a forked child (ProcessPoolExecutor's default on
     Linux, as in ``c3 eval --jobs``) must get pools of its own, not wait forever on the parent's."""

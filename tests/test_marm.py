@@ -100,7 +100,8 @@ def test_cli_marm_encode_info_and_plot(tmp_path, capsys):
 
 @pytest.mark.parametrize("arch", [ArchitectureConfig(), BUDGET.with_marm(3), BUDGET.with_marm(7),
                                   replace(ArchitectureConfig(), entropy=replace(ArchitectureConfig().entropy,
-                                          use_prev_grid=True, aru_grids=2, aru_widths=(5, 7)))])
+                                          use_prev_grid=True, aru_grids=2, aru_widths=(5, 7))),
+                                  BUDGET.with_per_grid(True), BUDGET.with_marm(3).with_per_grid(True)])
 @pytest.mark.parametrize("channels", [1, 4])
 def test_decoder_network_shapes_are_the_model_s(arch, channels):
     """The decoder derives the coded tensors' shapes from the header alone (no PyTorch)."""

@@ -107,6 +107,10 @@ ARCHITECTURES = {
     "marm7_all_aru": default_architecture(budget=True).with_marm(7),
     "marm3_prev_grid_drop": replace(BASE, latents=replace(BASE.latents, drop_finest=True),
                                     entropy=replace(BASE.entropy, use_prev_grid=True, aru_grids=3)),
+    "per_grid": default_architecture(budget=True).with_per_grid(True),
+    "per_grid_prev_grid_narrow": replace(BASE, entropy=replace(BASE.entropy, widths=(2, 2), per_grid=True,
+                                                               use_prev_grid=True, prev_kernel=1)),
+    "per_grid_marm2": replace(BASE, entropy=replace(BASE.entropy, widths=(8, 8), per_grid=True, aru_grids=2)),
 }
 
 

@@ -71,6 +71,22 @@ def test_previous_grid_models_start_from_the_plain_networks(kernel):
         assert torch.equal(model.synthesis.mlp[0].weight, plain.synthesis.mlp[0].weight)
 
 
+@pytest.mark.parametrize("prev_grid", [0, 1])
+def test_per_grid_arms_each_start_from_the_shared_network(prev_grid):
+    """One ARM per grid: every grid's ARM starts as the shipped shared ARM (widened with zeros
+    for the previous-grid inputs), so the model starts where the shared one does."""
+    arch = BUDGET.with_per_grid(True).with_prev_grid(prev_grid)
+    model, plain = _model(arch), _model()
+    assert load_pretrained_networks(model).name == load_pretrained_networks(plain).name == "networks_budget_rgb.npz"
+    assert len(model.entropy) == arch.latents.num_grids
+    shared = plain.entropy.layers[0].weight
+    for k in range(arch.latents.num_grids):
+        first = model.arm(k).layers[0].weight
+        assert torch.equal(first[:, : shared.shape[1]], shared)
+        assert torch.equal(first[:, shared.shape[1]:], torch.zeros(first.shape[0], prev_grid**2))
+        assert torch.equal(model.arm(k).layers[-1].bias, plain.entropy.layers[-1].bias)
+
+
 @pytest.mark.parametrize("arch, channels", [(default_architecture(), 1), (BUDGET, 1),
                                             (BUDGET.with_widths(18), 3)])
 def test_other_architectures_keep_their_random_networks(arch, channels):

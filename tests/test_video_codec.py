@@ -51,6 +51,19 @@ def test_api_round_trip_is_exact_for_any_decoder_and_thread_count(frames, height
             assert np.array_equal(decoded(result.data, threads=threads), result.reconstruction)
 
 
+@pytest.mark.parametrize("width", [2, 8])
+def test_one_arm_per_grid_round_trips_exactly(width):
+    """C3's E2/E3 entropy settings: every video grid under its own ARM, decoded exactly by
+    both decoders and any thread count (the compiled one batches each wave by ARM)."""
+    clip = smooth_clip(5, 17, 23, seed=4)
+    result = encode_video(clip, 1e-3, counts=(1, 1, 1), per_grid_arm=width, drop_finest=False,
+                          fit_config=preset_fit_config("test", steps=12))
+    assert np.array_equal(decoded(result.data, reference=True), result.reconstruction)
+    if native.available():
+        for threads in (1, 2, 3):
+            assert np.array_equal(decoded(result.data, threads=threads), result.reconstruction)
+
+
 def test_sixteen_bit_frames_round_trip():
     clip, result = encoded(3, 10, 12, depth=16)
     out = decoded(result.data)
@@ -215,6 +228,16 @@ def test_cli_frame_range_and_patches(tmp_path, capsys):
         assert code == 0, err
         code, out, err = run(["info", tmp_path / "f.c3v", "--json"], capsys)
         assert code == 0 and json.loads(out)["patches"][0]["architecture"]["latents"]["drop_finest"] is dropped
+    code, out, err = run(["encode", source, "-o", tmp_path / "g.c3v", "--lmbda", "1e-3", "--steps", "3",
+                          "--frames", "1:4", "--per-grid-arm", "2"], capsys)  # C3's E2: one (2, 2) ARM per grid
+    assert code == 0, err
+    code, out, err = run(["info", tmp_path / "g.c3v", "--json"], capsys)
+    entropy = json.loads(out)["patches"][0]["architecture"]["entropy"]
+    assert code == 0 and entropy["per_grid"] is True and entropy["widths"] == [2, 2]
+    code, out, err = run(["info", tmp_path / "g.c3v"], capsys)
+    assert code == 0 and "one ARM per grid" in out
+    header, frames = decode_video((tmp_path / "g.c3v").read_bytes())
+    assert len(list(frames)) == 3
     code, out, err = run(["encode", source, "-o", tmp_path / "x.c3v", "--lmbda", "1e-2", "--steps", "3",
                           "--drop-finest", "--adaptive"], capsys)
     assert code == 2 and "--drop-finest" in err and not (tmp_path / "x.c3v").exists()

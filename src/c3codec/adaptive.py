@@ -94,9 +94,9 @@ MASK_GRIDS = 3
 
 def learn_frame_offsets(target: torch.Tensor, lmbda: float, arch: ArchitectureConfig, fit_config: FitConfig,
                         budget_seconds: float | None) -> tuple[tuple[int, int] | None, ...]:
-    """C3's learned previous-frame masks (c3-supplementary A.3), for a shared ARM: fit briefly
+    """C3's learned previous-frame masks (c3-supplementary A.3): fit briefly
     with a wide (:data:`WIDE_WINDOW`) previous-frame window; score each of its positions, per
-    grid, by how much it feeds the ARM there (the first layer's summed |weights| on it times the
+    grid, by how much it feeds the grid's ARM (the first layer's summed |weights| on it times the
     mean |input| it gets from that grid); place each of the :data:`MASK_GRIDS` finest grids'
     window where its scores sum highest. Returns the per-grid offsets (None: no previous frame)
     for ``arch.entropy.prev_frame_offsets``; the caller refits from scratch with them."""
@@ -113,13 +113,13 @@ def learn_frame_offsets(target: torch.Tensor, lmbda: float, arch: ArchitectureCo
     causal = arch.entropy.num_causal
     with torch.no_grad():
         bins = [torch.round(b).cpu() for b in model.latents.in_bins()]
-        weight = model.entropy.layers[0].weight.detach().cpu().abs().sum(dim=0)[causal:]  # (WIDE^2,)
         step = arch.latents.step
         offsets: list[tuple[int, int] | None] = []
         for n in range(arch.latents.num_grids):
             if n >= MASK_GRIDS:
                 offsets.append(None)
                 continue
+            weight = model.arm(n).layers[0].weight.detach().cpu().abs().sum(dim=0)[causal:]  # (WIDE^2,)
             inputs = grid_contexts([b * step for b in bins], wide.entropy, [n])[causal:]  # (WIDE^2, latents)
             scores = (weight * inputs.abs().mean(dim=1)).reshape(WIDE_WINDOW, WIDE_WINDOW)
             offsets.append(best_window(scores, arch.entropy.prev_frame))

@@ -145,6 +145,13 @@ def _add_prev_grid(p: argparse.ArgumentParser) -> None:
                         "downsampled (C3's previous-grid context)")
 
 
+def _add_per_grid_arm(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--per-grid-arm", type=int, nargs="?", const=8, default=0, choices=[2, 4, 8, 12, 16],
+                   metavar="W", help="one ARM of hidden widths (W, W) (default 8) per latent grid instead of one "
+                                     "shared by all (C3's video entropy settings E2/E3); costs more network "
+                                     "bytes, so it pays only on large pictures (benchmarks/video/README.md)")
+
+
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmbda", type=_positive_float, required=True,
                    help="rate-distortion weight: loss = MSE + lmbda * bpp (e.g. 1e-3)")
@@ -166,6 +173,7 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", type=int, choices=[5, 7], default=7, help="ARM context size")
     _add_finest_grid(p)
     _add_prev_grid(p)
+    _add_per_grid_arm(p)
     _add_marm(p)
     _add_complexity(p)
     _add_adaptive(p)
@@ -253,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_adaptive(p)
     _add_finest_grid(p)
     _add_prev_grid(p)
+    _add_per_grid_arm(p)
     p.add_argument("--learn-mask", action="store_true",
                    help="videos: place each patch's previous-frame windows by a short fit (C3's learned mask)")
     p.add_argument("--keep-files", action="store_true",
@@ -293,7 +302,7 @@ def _arch(args: argparse.Namespace) -> ArchitectureConfig:
     arch = replace(base, entropy=replace(base.entropy, context=context))
     arch = arch.with_drop_finest(bool(drop_finest(args, video=False))).with_prev_grid(args.prev_grid)
     arch = arch.with_widths(args.width) if args.width else arch
-    return arch.with_marm(args.marm)
+    return arch.with_per_grid_arm(args.per_grid_arm).with_marm(args.marm)
 
 
 def check_complexity(args: argparse.Namespace) -> None:
@@ -421,7 +430,7 @@ def cmd_encode_video(args: argparse.Namespace) -> int:
                   + (f", chose {patch.setting}" if patch.setting else ""), file=sys.stderr)
 
     result = encode_video(frames, args.lmbda, fps=fps or info.fps, yuv=info.yuv, bit_depth=info.rgb_bit_depth,
-                          drop_finest=drop_finest(args, video=True),
+                          drop_finest=drop_finest(args, video=True), per_grid_arm=args.per_grid_arm,
                           fit_config=fit_config, budget_seconds=args.budget, counts=args.patches,
                           progress=progress and args.jobs == 1 and not args.scheduler, device=args.device,
                           jobs=args.jobs, scheduler=args.scheduler, threads=args.threads, adaptive=args.adaptive,
@@ -540,8 +549,14 @@ def cmd_info_video(args: argparse.Namespace, data: bytes) -> int:
         print(f"  patch {k}: frames {p['frames']}, rows {p['rows']}, columns {p['cols']}: {p['bytes']} bytes "
               f"(networks {p['network_bytes']}, grids {p['grid_bytes']}), {arch.latents.num_grids} grids, "
               f"context {arch.entropy.context}x{arch.entropy.context} + previous frame "
-              f"{arch.entropy.prev_frame}x{arch.entropy.prev_frame}, {p['macs_per_pixel']:.0f} MACs/pixel")
+              f"{arch.entropy.prev_frame}x{arch.entropy.prev_frame}, {_arms(arch.num_arms)}, "
+              f"{p['macs_per_pixel']:.0f} MACs/pixel")
     return 0
+
+
+def _arms(count: int) -> str:
+    """How ``c3 info`` names the ARM networks."""
+    return "one ARM per grid" if count > 1 else "one shared ARM"
 
 
 def _previous_grid(entropy: dict) -> str:
@@ -572,7 +587,8 @@ def cmd_info(args: argparse.Namespace) -> int:
           f"{arch['synthesis']['num_residual']} residual convs)")
     print(f"  entropy      {b['entropy_model']} bytes (widths {arch['entropy']['widths']}, "
           f"context {arch['entropy']['context']}x{arch['entropy']['context']}, "
-          f"previous grid {_previous_grid(arch['entropy'])})")
+          f"previous grid {_previous_grid(arch['entropy'])}"
+          f"{', one ARM per grid' if arch['entropy']['per_grid'] else ''})")
     aru = arch["entropy"]["aru_grids"]
     for n, size in enumerate(b["latents_per_grid"]):
         coder = "ARU" if n >= len(b["latents_per_grid"]) - aru else "ARM"
@@ -699,6 +715,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        + (", adaptive" if args.adaptive else "")
                        + (f", finest grid {args.finest_grid}" if args.finest_grid != "auto" else "")
                        + (f", previous-grid context {args.prev_grid}x{args.prev_grid}" if args.prev_grid else "")
+                       + (f", one ({args.per_grid_arm}, {args.per_grid_arm}) ARM per grid" if args.per_grid_arm else "")
                        + (", learned masks" if args.learn_mask else ""))
         name = args.name or "C3"
     else:
@@ -712,9 +729,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         name = args.name or codec.name
     # Image by image, so that an interrupted run leaves whole RD curves behind it.
     if args.codec != "c3" and (args.marm or args.adaptive or args.learn_mask or args.finest_grid != "auto"
-                               or args.prev_grid or args.complexity != "default"):
-        raise UsageError("--marm, --complexity, --adaptive, --finest-grid, --prev-grid and --learn-mask are for "
-                         "the c3 codec")
+                               or args.prev_grid or args.per_grid_arm or args.complexity != "default"):
+        raise UsageError("--marm, --complexity, --adaptive, --finest-grid, --prev-grid, --per-grid-arm and "
+                         "--learn-mask are for the c3 codec")
     if video_c3 and args.prev_grid:
         raise UsageError("--prev-grid is for images")
     check_complexity(args)
@@ -725,7 +742,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     tasks = [Task(args.codec, image, float(setting), steps=args.steps, preset=args.preset,
                   budget_seconds=args.budget, threads=threads, network_init=args.network_init,
                   marm=args.marm, complexity=args.complexity, keep=keep, frames=args.frames, adaptive=args.adaptive,
-                  learn_mask=args.learn_mask, drop_finest=drop_finest(args, video_c3), prev_grid=args.prev_grid)
+                  learn_mask=args.learn_mask, drop_finest=drop_finest(args, video_c3), prev_grid=args.prev_grid,
+                  per_grid_arm=args.per_grid_arm)
              for image in images for setting in settings]
     rows = run_eval(tasks, out, jobs=args.jobs, name=name, description=description,
                     progress=sys.stderr.isatty(), scheduler=args.scheduler)

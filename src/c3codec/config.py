@@ -103,6 +103,9 @@ class EntropyConfig:
     upsampler blocks instead of the ARM (``model/aru.py``): two MLPs of hidden widths
     ``aru_widths``, one for the anchors of a checkerboard and one for the other half, which
     predict a grid's (mu, scale) from the coarser grid. 0 is C3 (every grid by the ARM).
+
+    ``per_grid``: each ARM grid has its own ARM of these widths instead of one shared by all
+    (C3's video settings E2 and E3, c3-supplementary Table 6).
     """
 
     widths: tuple[int, ...] = (18, 18)
@@ -114,6 +117,7 @@ class EntropyConfig:
     log_scale_max: float = LOG_SCALE_MAX_DEFAULT
     aru_grids: int = 0
     aru_widths: tuple[int, ...] = (12,)
+    per_grid: bool = False
     prev_frame: int = 0
     prev_frame_offsets: tuple[tuple[int, int] | None, ...] = ()
 
@@ -187,6 +191,26 @@ class ArchitectureConfig:
     def arm_grids(self) -> int:
         """Grids coded by the ARM: the finest ``num_grids - aru_grids``."""
         return self.latents.num_grids - self.entropy.aru_grids
+
+    @property
+    def num_arms(self) -> int:
+        """ARM networks sent: one per ARM grid with ``per_grid``, else one (none when the ARU
+        codes every grid)."""
+        return self.arm_grids if self.entropy.per_grid else min(1, self.arm_grids)
+
+    def arm_index(self, grid: int) -> int:
+        """Which ARM network codes ARM grid ``grid``."""
+        return grid if self.entropy.per_grid else 0
+
+    def with_per_grid(self, per_grid: bool, width: int | None = None) -> ArchitectureConfig:
+        """Same config with one ARM per grid (``per_grid``) or one shared by all grids, of
+        hidden widths (``width``, ``width``) (default: the widths unchanged)."""
+        widths = self.entropy.widths if width is None else (width, width)
+        return replace(self, entropy=replace(self.entropy, per_grid=per_grid, widths=widths))
+
+    def with_per_grid_arm(self, width: int) -> ArchitectureConfig:
+        """What ``--per-grid-arm W`` asks: one (W, W) ARM per grid; 0: this config unchanged."""
+        return self.with_per_grid(True, width) if width else self
 
     def with_marm(self, aru_grids: int) -> ArchitectureConfig:
         """Same config with the ``aru_grids`` coarsest grids coded by ARU blocks."""

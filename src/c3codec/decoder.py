@@ -64,8 +64,7 @@ def network_shapes(arch: ArchitectureConfig, channels: int) -> list[tuple[int, .
     k = syn.residual_kernel
     shapes = dense([arch.latents.num_grids, *syn.widths, channels])
     shapes += [(channels, channels, k, k), (channels,)] * syn.num_residual
-    if arch.arm_grids:
-        shapes += dense([ent.num_inputs, *ent.widths, 2])
+    shapes += dense([ent.num_inputs, *ent.widths, 2]) * arch.num_arms
     if ent.aru_grids:
         shapes += dense([ANCHOR_INPUTS, *ent.aru_widths, 2]) + dense([REST_INPUTS, *ent.aru_widths, 2])
     return shapes
@@ -83,13 +82,13 @@ class ExactNetworks:
 def split_layers(arch: ArchitectureConfig, layers: list[IntLayer]) -> ExactNetworks:
     """Exact layers in bitstream order -> the networks they belong to."""
     syn, ent = arch.synthesis, arch.entropy
-    sizes = [len(syn.widths) + 1, syn.num_residual, len(ent.widths) + 1 if arch.arm_grids else 0,
+    sizes = [len(syn.widths) + 1, syn.num_residual, *[len(ent.widths) + 1] * arch.num_arms,
              *([len(ent.aru_widths) + 1] * 2 if ent.aru_grids else [0, 0])]
     parts, start = [], 0
     for size in sizes:
         parts.append(layers[start: start + size])
         start += size
-    return ExactNetworks(parts[0], parts[1], EntropyNetworks(*parts[2:]))
+    return ExactNetworks(parts[0], parts[1], EntropyNetworks(parts[2:-2], *parts[-2:]))
 
 
 def pixel_dtype(bit_depth: int) -> type:
@@ -155,9 +154,9 @@ def decode_native(f: C3File, nets: ExactNetworks, threads: int, times: DecodeTim
             grids[level].values()[...] = grid
             parent = (grid, mu, raw)
     arm = arch.arm_grids
-    jobs = [native.GridDecode(grid, None, table, stream)
-            for grid, table, stream in zip(grids[:arm], tables, f.latents.streams)]
-    kernels = native.ArmKernels(nets.entropy.arm, arch, count) if arm else None
+    jobs = [native.GridDecode(grid, None, table, stream, arch.arm_index(n))
+            for n, (grid, table, stream) in enumerate(zip(grids[:arm], tables, f.latents.streams))]
+    kernels = native.ArmKernels(nets.entropy.arms, arch, count) if arm else None
     if arch.entropy.use_prev_grid:  # each grid's contexts read the finer grid before it
         for n, job in enumerate(jobs):
             finer = grids[n - 1].values() if n else None
@@ -194,14 +193,15 @@ def video_latents_native(f: C3File, nets: ExactNetworks, shapes: list[tuple[int,
     count = scale_grid(arch).count
     tables = [native.GridTable.empty(r, count) for r in f.latents.symbol_ranges]
     states = [native.StreamState(stream) for stream in f.latents.streams]
-    kernels = native.ArmKernels(nets.entropy.arm, arch, count)
+    kernels = native.ArmKernels(nets.entropy.arms, arch, count)
     grids = [np.zeros(shape, dtype=np.int32) for shape in shapes]
     for t in range(max(shape[0] for shape in shapes)):
         jobs, active = [], [n for n, shape in enumerate(shapes) if t < shape[0]]
         for n in active:
             prev = video_previous(grids[n][t - 1] if t else None, arch, n, shapes[n][1:])
             jobs.append(native.GridDecode(native.PaddedGrid.empty(shapes[n][1:], half),
-                                          native.padded_previous(prev, kernel), tables[n], states[n]))
+                                          native.padded_previous(prev, kernel), tables[n], states[n],
+                                          arch.arm_index(n)))
         kernels.decode_grids(jobs, threads)
         for n, job in zip(active, jobs):
             grids[n][t] = job.grid.values()

@@ -204,7 +204,7 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
                  counts: tuple[int, int, int] | None = None, progress: bool = False,
                  device: str | torch.device = "cpu", jobs: int = 1, scheduler: str | None = None,
                  threads: int | None = None, adaptive: bool = False, learn_mask: bool = False,
-                 drop_finest: bool | None = None,
+                 drop_finest: bool | None = None, per_grid_arm: int = 0,
                  on_patch: Callable[[int, int, PatchStats], None] | None = None) -> VideoEncodeResult:
     """Compress RGB frames ((T, H, W, 3) uint8, or uint16 at 16 bits) at rate-distortion weight
     ``lmbda``. ``counts`` overrides the patch grid of :func:`patch_counts`; ``yuv`` is the
@@ -219,7 +219,8 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
     architecture chosen by short trial encodings; ``learn_mask``: its previous-frame windows
     placed by a short fit (both :mod:`c3codec.adaptive`). Without ``arch``, the default video
     architecture, with the finest grid dropped if ``drop_finest`` (None: above
-    :data:`VIDEO_FINEST_GRID_MAX_LAMBDA`)."""
+    :data:`VIDEO_FINEST_GRID_MAX_LAMBDA`); ``per_grid_arm`` > 0: one ARM of that hidden width
+    per grid instead of one shared (C3's E2/E3)."""
     check_lambda(lmbda)
     if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype not in (np.uint8, np.uint16):
         raise ValueError("frames must be a (T, H, W, 3) uint8 or uint16 array")
@@ -229,6 +230,7 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
     if drop_finest is None:
         drop_finest = lmbda > VIDEO_FINEST_GRID_MAX_LAMBDA
     arch = arch or default_video_architecture(drop_finest)
+    arch = arch.with_per_grid_arm(per_grid_arm)
     check_video_architecture(arch)
     fit_config = fit_config or preset_fit_config("fast")
     start = time.perf_counter()

@@ -128,7 +128,7 @@ def _write_arch(w: _Writer, arch: ArchitectureConfig) -> None:
     w.uint(syn.residual_kernel)
     w.widths(ent.widths)
     w.uint(ent.context)
-    w.uint(int(ent.use_prev_grid))
+    w.uint(int(ent.use_prev_grid) | int(ent.per_grid) << 1)  # bit 1: one ARM per grid
     w.uint(ent.prev_kernel)
     w.real(ent.log_scale_shift)
     w.real(ent.log_scale_min)
@@ -160,8 +160,9 @@ def _read_arch(r: _Reader, version: int) -> ArchitectureConfig:
         synthesis = SynthesisConfig(widths=r.widths("synthesis"),
                                     num_residual=r.uint(8, "residual layers"),
                                     residual_kernel=r.uint(9, "residual kernel"))
-        entropy = EntropyConfig(widths=r.widths("entropy model"), context=r.uint(9, "context"),
-                                use_prev_grid=bool(r.uint(1, "previous-grid flag")),
+        widths, context, flags = r.widths("entropy model"), r.uint(9, "context"), r.uint(3, "ARM flags")
+        entropy = EntropyConfig(widths=widths, context=context, use_prev_grid=bool(flags & 1),
+                                per_grid=bool(flags & 2),
                                 prev_kernel=r.uint(9, "previous-grid kernel"),
                                 log_scale_shift=r.real("log-scale shift"),
                                 log_scale_min=r.real("log-scale minimum"),
@@ -181,10 +182,10 @@ def num_synthesis_tensors(arch: ArchitectureConfig) -> int:
 
 
 def num_tensors(arch: ArchitectureConfig) -> int:
-    """All weights and biases sent: synthesis, then the ARM (unless the ARU codes every grid),
-    then the ARU's two networks (with MARM)."""
+    """All weights and biases sent: synthesis, then the ARM networks (none when the ARU codes
+    every grid, one per ARM grid with ``per_grid``), then the ARU's two networks (with MARM)."""
     ent = arch.entropy
-    arm = 2 * (len(ent.widths) + 1) if arch.arm_grids else 0
+    arm = 2 * (len(ent.widths) + 1) * arch.num_arms
     aru = 4 * (len(ent.aru_widths) + 1) if ent.aru_grids else 0
     return num_synthesis_tensors(arch) + arm + aru
 

@@ -41,11 +41,16 @@ class LatentRangeError(ValueError):
 
 @dataclass
 class EntropyNetworks:
-    """The exact entropy networks of a file: the ARM and, with MARM, the ARU's two networks."""
+    """The exact entropy networks of a file: the ARM networks (one, or one per ARM grid) and,
+    with MARM, the ARU's two networks."""
 
-    arm: list[IntLayer]
+    arms: list[list[IntLayer]]
     aru_anchor: list[IntLayer]
     aru_rest: list[IntLayer]
+
+    def arm(self, grid: int) -> list[IntLayer]:
+        """The ARM that codes ARM grid ``grid``."""
+        return self.arms[grid if len(self.arms) > 1 else 0]
 
 
 @dataclass
@@ -169,7 +174,7 @@ def snap_plane(layers: list[IntLayer], grid: np.ndarray, prev: np.ndarray | None
     bands = _row_bands(grid.shape)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [()] * len(bands)  # type: ignore[list-item]
     if native.available():
-        kernels = native.ArmKernels(layers, arch, scale_grid(arch).count)
+        kernels = native.ArmKernels([layers], arch, scale_grid(arch).count)
         padded = native.PaddedGrid.of(grid, half)
         prev_padded = None if prev is None else native.padded_previous(prev, kernel)
 
@@ -199,7 +204,7 @@ def coded_coordinates(networks: EntropyNetworks, grids: list[np.ndarray], arch: 
     half = arch.entropy.context // 2
     out: list[tuple[np.ndarray, Snapped]] = [()] * len(grids)  # type: ignore[list-item]
     for n in range(arch.arm_grids):
-        out[n] = (wave_order(grids[n].shape, half), snap_grid(networks.arm, grids, n, arch))
+        out[n] = (wave_order(grids[n].shape, half), snap_grid(networks.arm(n), grids, n, arch))
     parent, kernels = None, None
     if arch.entropy.aru_grids and native.available():
         kernels = native.AruKernels(networks.aru_anchor, networks.aru_rest, arch, scale_grid(arch).count)
@@ -242,11 +247,12 @@ def encode_latents(networks: EntropyNetworks, grids: list[np.ndarray], arch: Arc
 
 
 class _GridState(_Contexts):
-    """Reference decoder state of one grid: its buffer, stream, table and wave positions."""
+    """Reference decoder state of one grid: its buffer, stream, table, ARM and wave positions."""
 
     def __init__(self, shape: tuple[int, int], half: int, symbol_range: int, decoder: SymbolDecoder,
-                 table: np.ndarray):
+                 table: np.ndarray, layers: list[IntLayer]):
         super().__init__(shape, half)
+        self.layers = layers
         self.symbol_range = symbol_range
         self.table = table
         self.decoder = decoder
@@ -268,12 +274,11 @@ def decode_latents(networks: EntropyNetworks, streams: LatentStreams, shapes: li
     half = arch.entropy.context // 2
     tables = latent_tables(streams.symbol_ranges, arch)
     if arch.entropy.prev_frame:
-        return _decode_video_latents(networks.arm, streams, shapes, tables, arch)
+        return _decode_video_latents(networks, streams, shapes, tables, arch)
     aru = decode_aru_grids(networks, streams, shapes, tables, arch)
-    layers = networks.arm
     arm = arch.arm_grids
-    states = [_GridState(s, half, r, SymbolDecoder(b), t)
-              for s, r, b, t in zip(shapes[:arm], streams.symbol_ranges, streams.streams, tables)]
+    states = [_GridState(s, half, r, SymbolDecoder(b), t, networks.arm(n))
+              for n, (s, r, b, t) in enumerate(zip(shapes[:arm], streams.symbol_ranges, streams.streams, tables))]
     if arch.entropy.use_prev_grid:
         phases = [[n] for n in range(len(states))]
     else:
@@ -283,11 +288,11 @@ def decode_latents(networks: EntropyNetworks, streams: LatentStreams, shapes: li
             n = phase[0]
             finer = states[n - 1].grid() if n else None
             states[n].set_previous(previous_grid(finer, shapes[n]), arch.entropy.prev_kernel)
-        _decode_phase([states[n] for n in phase], layers, arch)
+        _decode_phase([states[n] for n in phase], arch)
     return [s.grid().astype(np.int64) for s in states] + [aru[n] for n in range(arm, len(shapes))]
 
 
-def _decode_video_latents(layers: list[IntLayer], streams: LatentStreams, shapes: list[tuple[int, ...]],
+def _decode_video_latents(networks: EntropyNetworks, streams: LatentStreams, shapes: list[tuple[int, ...]],
                           tables: list[np.ndarray], arch: ArchitectureConfig) -> list[np.ndarray]:
     """:func:`decode_latents` of video grids (frames, h, w): latent frame t of every grid that
     has one, their waves together, then frame t + 1, each grid's frames from its one stream."""
@@ -298,11 +303,12 @@ def _decode_video_latents(layers: list[IntLayer], streams: LatentStreams, shapes
         active = [n for n, shape in enumerate(shapes) if t < shape[0]]
         states = []
         for n in active:
-            state = _GridState(shapes[n][1:], half, streams.symbol_ranges[n], decoders[n], tables[n])
+            state = _GridState(shapes[n][1:], half, streams.symbol_ranges[n], decoders[n], tables[n],
+                               networks.arm(n))
             state.set_previous(video_previous(grids[n][t - 1] if t else None, arch, n, shapes[n][1:]),
                                arch.entropy.prev_frame)
             states.append(state)
-        _decode_phase(states, layers, arch)
+        _decode_phase(states, arch)
         for n, state in zip(active, states):
             grids[n][t] = state.grid()
     return grids
@@ -340,17 +346,19 @@ def decode_aru_grids(networks: EntropyNetworks, streams: LatentStreams, shapes: 
     return out
 
 
-def _decode_phase(states: list[_GridState], layers: list[IntLayer], arch: ArchitectureConfig) -> None:
+def _decode_phase(states: list[_GridState], arch: ArchitectureConfig) -> None:
+    """Decode grids together, wave by wave: one ARM call per wave and network (every grid's,
+    or with one ARM per grid, each grid's own)."""
     for t in range(max(s.waves for s in states)):
         active = [(s, s.wave_positions(t)) for s in states if t < s.waves]
         active = [(s, p) for s, p in active if p.size]
-        if not active:
-            continue
-        ctx = np.concatenate([s.gather(p) for s, p in active], axis=0)
-        snapped = snap(arm_forward(layers, ctx, arch), arch)
-        start = 0
-        for state, pos in active:
-            sl = slice(start, start + pos.size)
-            part = Snapped(snapped.shift[sl], snapped.frac[sl], snapped.scale[sl])
-            state.buffer[pos] = decode_symbols(state.decoder, state.table, state.symbol_range, part)
-            start += pos.size
+        for layers in {id(s.layers): s.layers for s, _ in active}.values():
+            batch = [(s, p) for s, p in active if s.layers is layers]
+            ctx = np.concatenate([s.gather(p) for s, p in batch], axis=0)
+            snapped = snap(arm_forward(layers, ctx, arch), arch)
+            start = 0
+            for state, pos in batch:
+                sl = slice(start, start + pos.size)
+                part = Snapped(snapped.shift[sl], snapped.frac[sl], snapped.scale[sl])
+                state.buffer[pos] = decode_symbols(state.decoder, state.table, state.symbol_range, part)
+                start += pos.size

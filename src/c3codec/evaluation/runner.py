@@ -46,6 +46,7 @@ class Task:
     learn_mask: bool = False  # c3 on videos: learned previous-frame windows (adaptive.py)
     drop_finest: bool | None = False  # c3: no full-resolution latent grid (None: videos' rule for the lambda)
     prev_grid: int = 0  # c3 on images: the previous-grid context's window (0: off)
+    per_grid_arm: int = 0  # c3: one ARM of this hidden width per grid (0: one shared ARM)
 
     @property
     def key(self) -> tuple[str, str, float]:
@@ -129,6 +130,7 @@ def _run_c3(picture: Picture, task: Task):
     extra = {} if task.budget_seconds is None else {"budget_seconds": task.budget_seconds}
     arch = (default_architecture(budget=task.budget_seconds is not None, complexity=task.complexity)
             .with_marm(task.marm).with_drop_finest(bool(task.drop_finest)).with_prev_grid(task.prev_grid))
+    arch = arch.with_per_grid_arm(task.per_grid_arm)
     start = time.perf_counter()
     result = encode(picture, task.setting, arch=arch,
                     fit_config=preset_fit_config(task.preset, steps=task.steps,
@@ -205,7 +207,7 @@ def _run_c3_video(frames: np.ndarray, info, task: Task):
 
     start = time.perf_counter()
     result = encode_video(frames, task.setting, fps=info.fps, yuv=info.yuv, bit_depth=info.rgb_bit_depth,
-                          drop_finest=task.drop_finest,
+                          drop_finest=task.drop_finest, per_grid_arm=task.per_grid_arm,
                           fit_config=preset_fit_config(task.preset, steps=task.steps, network_init=task.network_init),
                           budget_seconds=task.budget_seconds, adaptive=task.adaptive, learn_mask=task.learn_mask)
     encode_s = time.perf_counter() - start

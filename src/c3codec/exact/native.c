@@ -438,6 +438,7 @@ int c3_laplace_row(const Laplace *t, int frac, int scale, int symbol_range, doub
 /* One grid being decoded: its buffer (see GridContext), its previous-grid context, its stream
  * and its table (rows built when first used: `ready` flags them). */
 typedef struct {
+    const Network *arm; /* the ARM of this grid (one shared by every grid, or one per grid) */
     int h, w;
     int32_t *buffer;
     const double *prev;
@@ -509,7 +510,6 @@ static void wave_rows(const GridJob *job, int stride, int64_t t, int64_t *lo, in
 /* State shared by the threads decoding the same grids. Every grid's symbols form one sequence
  * (wave by wave, rows increasing); decoded[n] counts how many of grid n's are in its buffer. */
 typedef struct {
-    const Network *arm;
     const Gelu *gelu;
     const Snap *snap;
     const Laplace *laplace;
@@ -557,7 +557,7 @@ static int decode_share(SharedDecode *sh, int k) {
     const int stride = sh->half + 1, count = sh->count;
     GridJob *jobs = sh->jobs;
     Scratch s;
-    int status = scratch_alloc(&s, sh->arm->widths[0]);
+    int status = scratch_alloc(&s, jobs[0].arm->widths[0]);
     int64_t waves = 0, widest = 1, total_rows = 0;
     for (int n = 0; n < count; n++) {
         const int64_t wn = (int64_t)stride * (jobs[n].h - 1) + jobs[n].w;
@@ -574,8 +574,11 @@ static int decode_share(SharedDecode *sh, int k) {
     int32_t *frac = malloc(sizeof(int32_t) * (total_rows + BLOCK));
     int32_t *scale = malloc(sizeof(int32_t) * (total_rows + BLOCK));
     if (!row || !gg || !ii || !jj || !shift || !frac || !scale) status = NO_MEMORY;
-    ZeroOutputs zero = {0.0, 0, 0};
-    if (status == OK) status = zero_outputs(sh->arm, sh->gelu, sh->snap, &s, &zero);
+    ZeroOutputs zero[MAX_GRIDS];
+    for (int n = 0; n < count && status == OK; n++) {
+        if (n && jobs[n].arm == jobs[n - 1].arm) zero[n] = zero[n - 1];
+        else status = zero_outputs(jobs[n].arm, sh->gelu, sh->snap, &s, &zero[n]);
+    }
     GridContext g[MAX_GRIDS];
     int64_t before[MAX_GRIDS] = {0}; /* symbols of grid n in waves < t */
     int64_t prev_lo[MAX_GRIDS], prev_hi[MAX_GRIDS], prev_before[MAX_GRIDS];
@@ -618,17 +621,23 @@ static int decode_share(SharedDecode *sh, int k) {
                     : 0;
                 if (!wait_decoded(sh, n, prev_before[n] + rows_prev)) { status = BAD_STREAM; break; }
                 if (zero_context(&g[n], ii[q], jj[q])) {
-                    shift[q] = zero.shift;
-                    frac[q] = zero.frac;
-                    scale[q] = zero.scale;
+                    shift[q] = zero[n].shift;
+                    frac[q] = zero[n].frac;
+                    scale[q] = zero[n].scale;
                     continue;
+                }
+                if (pending > 0 && jobs[gg[slot[0]]].arm != jobs[n].arm) { /* a block has one ARM */
+                    status = arm_block(jobs[gg[slot[0]]].arm, sh->gelu, sh->snap, &g[gg[slot[0]]], &s,
+                                       pending, slot, shift, frac, scale);
+                    pending = 0;
+                    if (status != OK) break;
                 }
                 gather_block(&g[n], ii + q, jj + q, 1, 1, s.x + pending);
                 slot[pending++] = q;
             }
             if (pending == BLOCK || (q == mine && pending > 0)) {
-                status = arm_block(sh->arm, sh->gelu, sh->snap, &g[gg[slot[0]]], &s, pending, slot,
-                                   shift, frac, scale);
+                status = arm_block(jobs[gg[slot[0]]].arm, sh->gelu, sh->snap, &g[gg[slot[0]]], &s, pending,
+                                   slot, shift, frac, scale);
                 pending = 0;
             }
         }
@@ -688,14 +697,16 @@ static void start_job_decoder(RangeDecoder *d, const GridJob *job) {
  * (i, j) with (half + 1) i + j = t, in increasing i, whose contexts are all in earlier waves.
  * The threads share out every wave's positions (of all grids) for the ARM, and take turns at
  * each grid's range decoder in the order of its stream. Buffers must be zero on entry. */
-int c3_decode_grids(const Network *arm, const Gelu *gelu_table, const Snap *snap,
-                    const Laplace *laplace, int half, int prev_kernel, int count, GridJob *jobs,
-                    int threads) {
-    if (arm->widths[arm->depth] != 2 || count > MAX_GRIDS) return BAD_SHAPE;
+int c3_decode_grids(const Gelu *gelu_table, const Snap *snap, const Laplace *laplace, int half,
+                    int prev_kernel, int count, GridJob *jobs, int threads) {
+    if (count > MAX_GRIDS) return BAD_SHAPE;
+    if (count < 1) return OK;
+    for (int n = 0; n < count; n++) /* one context layout: every ARM takes the same inputs */
+        if (jobs[n].arm->widths[jobs[n].arm->depth] != 2 || jobs[n].arm->widths[0] != jobs[0].arm->widths[0])
+            return BAD_SHAPE;
     threads = threads < 1 ? 1 : (threads > 64 ? 64 : threads);
     SharedDecode *sh = calloc(1, sizeof(SharedDecode));
     if (!sh) return NO_MEMORY;
-    sh->arm = arm;
     sh->gelu = gelu_table;
     sh->snap = snap;
     sh->laplace = laplace;

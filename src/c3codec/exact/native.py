@@ -75,7 +75,7 @@ class _Laplace(ctypes.Structure):
 
 
 class _GridJob(ctypes.Structure):
-    _fields_ = [("h", _INT), ("w", _INT), ("buffer", _P), ("prev", _P), ("cdf", _P), ("ready", _P),
+    _fields_ = [("arm", _P), ("h", _INT), ("w", _INT), ("buffer", _P), ("prev", _P), ("cdf", _P), ("ready", _P),
                 ("symbol_range", _INT), ("words", _P), ("num_words", _I64), ("state", _P)]
 
 
@@ -105,7 +105,7 @@ def library() -> ctypes.CDLL | None:
         return None
     lib.c3_quantize_rows.argtypes = [_P, _I64, _INT, _P]
     lib.c3_range_decode.argtypes = [_P, _I64, _P, _INT, _P, _I64, _P]
-    lib.c3_decode_grids.argtypes = [_P, _P, _P, _P, _INT, _INT, _INT, _P, _INT]
+    lib.c3_decode_grids.argtypes = [_P, _P, _P, _INT, _INT, _INT, _P, _INT]
     lib.c3_laplace_row.argtypes = [_P, _INT, _INT, _INT, _P, _P]
     lib.c3_aru_rows.argtypes = [_P, _P, _P, _P, _INT, _INT, _INT, _INT, _P, _P, _P, _P, _P]
     lib.c3_decoder_start.argtypes = [_P, _P, _I64]
@@ -316,20 +316,24 @@ class StreamState:
 @dataclass
 class GridDecode:
     """One grid to decode: where it goes, its context, its table and its stream (or, for the
-    frames of a video grid, the shared state of its stream)."""
+    frames of a video grid, the shared state of its stream), and which of the kernels' ARMs
+    codes it."""
 
     grid: PaddedGrid
     prev: np.ndarray | None
     table: GridTable
     stream: bytes | StreamState
+    arm: int = 0
 
 
 class ArmKernels:
-    """The ARM and the snapping of its outputs, for one file's networks and tables."""
+    """The ARM networks (one, or one per grid) and the snapping of their outputs, for one
+    file's networks and tables."""
 
-    def __init__(self, layers: list[IntLayer], arch: ArchitectureConfig, scale_count: int):
+    def __init__(self, arms: list[list[IntLayer]], arch: ArchitectureConfig, scale_count: int):
         self.arch = arch
-        self.network = Network(layers, arch.latents.step, context_fraction_bits(arch.entropy))
+        self.networks = [Network(layers, arch.latents.step, context_fraction_bits(arch.entropy))
+                         for layers in arms]
         self.snap = _snap(arch, scale_count)
         self.gelu = _gelu()[0]
         self.laplace = LaplaceTable(arch)
@@ -343,6 +347,7 @@ class ArmKernels:
         words_of = [job.stream.words if isinstance(job.stream, StreamState) else stream_words(job.stream)
                     for job in jobs]
         for struct, job, words in zip(structs, jobs, words_of):
+            struct.arm = ctypes.addressof(self.networks[job.arm].struct)
             struct.h, struct.w = job.grid.height, job.grid.width
             struct.buffer = _ptr(job.grid.buffer)
             struct.prev = None if job.prev is None else _ptr(job.prev)
@@ -352,19 +357,20 @@ class ArmKernels:
             if isinstance(job.stream, StreamState):
                 struct.state = ctypes.addressof(job.stream.decoder)
         check(self.lib.c3_decode_grids(
-            ctypes.byref(self.network.struct), ctypes.byref(self.gelu), ctypes.byref(self.snap),
+            ctypes.byref(self.gelu), ctypes.byref(self.snap),
             ctypes.byref(self.laplace.struct), self.half, self.arch.entropy.extra_kernel,
             len(jobs), structs, threads))
 
-    def snap_rows(self, grid: PaddedGrid, prev: np.ndarray | None, rows: range
+    def snap_rows(self, grid: PaddedGrid, prev: np.ndarray | None, rows: range, arm: int = 0
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(shift, fraction index, scale index) of the latents of ``rows``, raster order."""
+        """(shift, fraction index, scale index) of the latents of ``rows``, raster order, by
+        ARM ``arm``."""
         count = len(rows) * grid.width
         shift = np.empty(count, dtype=np.float64)
         frac = np.empty(count, dtype=np.int32)
         scale = np.empty(count, dtype=np.int32)
         check(self.lib.c3_snap_rows(
-            ctypes.byref(self.network.struct), ctypes.byref(self.gelu), ctypes.byref(self.snap),
+            ctypes.byref(self.networks[arm].struct), ctypes.byref(self.gelu), ctypes.byref(self.snap),
             grid.height, grid.width, grid.half, _ptr(grid.buffer),
             None if prev is None else _ptr(prev), self.arch.entropy.extra_kernel,
             rows.start, rows.stop, _ptr(shift), _ptr(frac), _ptr(scale)))

@@ -15,6 +15,7 @@ channel count it was fitted for and is used only for exactly that model.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict
 from importlib import resources
@@ -44,6 +45,8 @@ def architecture_key(arch: ArchitectureConfig, channels: int) -> str:
     if not arch.entropy.prev_frame:  # images: the keys of the files shipped before videos
         for name in VIDEO_FIELDS:
             fields["entropy"].pop(name)
+    if not arch.entropy.per_grid:  # the keys of the files shipped before per-grid ARMs
+        fields["entropy"].pop("per_grid")
     return json.dumps({"architecture": fields, "channels": channels}, sort_keys=True)
 
 
@@ -84,35 +87,54 @@ def shipped_network_files() -> list[Path]:
 def load_pretrained_networks(model: C3Model, files: Iterable[Path] | None = None) -> Path | None:
     """Copy into ``model`` the first pretrained networks fitted for exactly its architecture and
     channel count (and, with MARM, ARU weights fitted for its ARU); returns the file of the
-    synthesis and ARM, or None (the model keeps its random networks)."""
+    synthesis and ARM, or None (the model keeps its random networks).
+
+    Failing that, the networks fitted without the previous-grid context (which the ARM starts
+    by ignoring) and with one shared ARM (copied into each grid's ARM)."""
     files = list(shipped_network_files() if files is None else files)
-    used = _load(model, files, architecture_key(model.config, model.channels), NETWORK_PREFIXES)
-    if used is None and model.config.entropy.use_prev_grid:
-        # the networks fitted without the previous grid, which the ARM starts by ignoring
-        plain = model.config.with_prev_grid(0)
-        used = _load(model, files, architecture_key(plain, model.channels), NETWORK_PREFIXES)
+    config = model.config
+    candidates = [config, config.with_per_grid(False), config.with_prev_grid(0),
+                  config.with_per_grid(False).with_prev_grid(0)]
+    used = None
+    for candidate in dict.fromkeys(candidates):  # in order, without repeats
+        used = _load(model, files, architecture_key(candidate, model.channels), NETWORK_PREFIXES)
+        if used is not None:
+            break
     if used is not None and model.aru is not None:
         _load(model, files, aru_key(model.config, model.channels), ARU_PREFIXES)
     return used
 
 
-ARM_FIRST_LAYER = "entropy.layers.0.weight"
+SHARED_ARM = re.compile(r"entropy\.layers\.")
+ARM_FIRST_LAYER = re.compile(r"entropy\.(\d+\.)?layers\.0\.weight")
+
+
+def _adapt(state: dict[str, torch.Tensor], model: C3Model) -> dict[str, torch.Tensor]:
+    """Fit weights of a plainer architecture to ``model``'s: a shared ARM is copied into each
+    grid's ARM (``per_grid``); an ARM fitted on fewer inputs (without the previous-grid context,
+    whose inputs come last) gets zero weights for the others."""
+    if model.config.entropy.per_grid:
+        state = {(f"entropy.{k}.{name[len('entropy.'):]}" if SHARED_ARM.match(name) else name): tensor
+                 for name, tensor in state.items()
+                 for k in (range(model.config.num_arms) if SHARED_ARM.match(name) else [None])}
+    expected = _network_tensors(model)
+    for name, first in state.items():
+        if ARM_FIRST_LAYER.fullmatch(name) and name in expected and model.config.entropy.use_prev_grid:
+            missing = expected[name].shape[1] - first.shape[1]
+            if missing > 0:
+                state[name] = torch.cat([first, first.new_zeros(first.shape[0], missing)], dim=1)
+    return state
 
 
 def _load(model: C3Model, files: list[Path], key: str, prefixes: tuple[str, ...]) -> Path | None:
-    """Load the first file of ``files`` whose key is ``key``. An ARM fitted on fewer inputs
-    (without the previous-grid context, whose inputs come last) gets zero weights for the others."""
+    """Load the first file of ``files`` whose key is ``key`` (:func:`_adapt`-ed to the model)."""
     expected = _network_tensors(model, prefixes)
     for path in files:
         with np.load(path) as data:
             if str(data["__key__"]) != key:
                 continue
             state = {name: torch.from_numpy(data[name]) for name in data.files if name != "__key__"}
-        first = state.get(ARM_FIRST_LAYER)
-        if first is not None and ARM_FIRST_LAYER in expected:
-            missing = expected[ARM_FIRST_LAYER].shape[1] - first.shape[1]
-            if missing > 0 and model.config.entropy.use_prev_grid:
-                state[ARM_FIRST_LAYER] = torch.cat([first, first.new_zeros(first.shape[0], missing)], dim=1)
+        state = _adapt(state, model)
         if set(state) != set(expected) or any(state[n].shape != expected[n].shape for n in state):
             raise ValueError(f"{path.name}: network tensors do not match the architecture")
         model.load_state_dict(state, strict=False)

@@ -69,34 +69,59 @@ class C3Model(nn.Module):
 
     def _arm_rate(self, bins: list[torch.Tensor], chosen: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Bits of the ARM grids in ``chosen``."""
+        if self.config.entropy.per_grid:  # each grid under its own ARM
+            per_grid = [self._shared_arm_rate(bins, [k], self.arm(k))[0] for k in chosen]
+            return torch.stack(per_grid).sum(), per_grid
+        return self._shared_arm_rate(bins, chosen, self.arm(0))
+
+    def _shared_arm_rate(self, bins: list[torch.Tensor], chosen: list[int], arm: EntropyModel
+                         ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Bits of the grids in ``chosen`` under the one ARM ``arm``."""
         step = self.config.latents.step
-        fused = grid_rates(bins, self.entropy, step, chosen)
+        fused = grid_rates(bins, arm, step, chosen)
         if fused is not None:
             return fused.sum(), list(fused.unbind())
         read = set(chosen) | ({k - 1 for k in chosen if k > 0} if self.config.entropy.use_prev_grid else set())
         real = [b * step if k in read else b for k, b in enumerate(bins)]  # grids not read stay unscaled
         contexts = grid_contexts(real, self.config.entropy, chosen)  # (inputs, their latents)
         values = torch.cat([bins[k].reshape(-1) for k in chosen])
-        bits = latent_bits(values, self.entropy(contexts), self.config.entropy, step)
+        bits = latent_bits(values, arm(contexts), self.config.entropy, step)
         per_grid = list(torch.split(bits, [bins[k].numel() for k in chosen]))
         return bits.sum(), [g.sum() for g in per_grid]
+
+    def arm(self, grid: int) -> EntropyModel:
+        """The ARM that codes ARM grid ``grid``."""
+        return arm_networks(self.entropy)[self.config.arm_index(grid)]
 
     def network_modules(self) -> list[nn.Module]:
         return network_modules(self.config, self.synthesis, self.entropy, self.aru)
 
 
+ArmModule = EntropyModel | nn.ModuleList
+"""The ARM of a model: one :class:`EntropyModel` shared by all grids, or with ``per_grid`` a
+``ModuleList`` of one per ARM grid (so that the shared ARM keeps the state-dict names of the
+shipped pretrained weights)."""
+
+
 def build_networks(config: ArchitectureConfig, channels: int
-                   ) -> tuple[Synthesis, EntropyModel, AutoregressiveUpsampler | None]:
+                   ) -> tuple[Synthesis, ArmModule, AutoregressiveUpsampler | None]:
     """The synthesis, ARM and (with MARM) ARU networks of an architecture (encoder and decoder
     alike)."""
     aru = AutoregressiveUpsampler(config.entropy) if config.entropy.aru_grids else None
-    return Synthesis(config.latents.num_grids, channels, config.synthesis), EntropyModel(config.entropy), aru
+    arm: ArmModule = (nn.ModuleList(EntropyModel(config.entropy) for _ in range(config.num_arms))
+                      if config.entropy.per_grid else EntropyModel(config.entropy))
+    return Synthesis(config.latents.num_grids, channels, config.synthesis), arm, aru
 
 
-def network_modules(config: ArchitectureConfig, synthesis: Synthesis, entropy: EntropyModel,
+def arm_networks(entropy: ArmModule) -> list[EntropyModel]:
+    """The ARM networks of a model, in bitstream order."""
+    return list(entropy) if isinstance(entropy, nn.ModuleList) else [entropy]
+
+
+def network_modules(config: ArchitectureConfig, synthesis: Synthesis, entropy: ArmModule,
                     aru: AutoregressiveUpsampler | None) -> list[nn.Module]:
     """Layers whose weights and biases are quantised and sent, in bitstream order: the
-    synthesis, the ARM (unless every grid is coded by the ARU), the ARU's anchor and rest
-    networks."""
-    arm = list(entropy.layers) if config.arm_grids else []
+    synthesis, the ARM networks (none when the ARU codes every grid; one per grid with
+    ``per_grid``), the ARU's anchor and rest networks."""
+    arm = [layer for net in arm_networks(entropy) for layer in net.layers] if config.arm_grids else []
     return [*synthesis.mlp, *synthesis.residual, *arm, *(() if aru is None else (*aru.anchor, *aru.rest))]
