@@ -51,6 +51,20 @@ def test_api_round_trip_is_exact_for_any_decoder_and_thread_count(frames, height
             assert np.array_equal(decoded(result.data, threads=threads), result.reconstruction)
 
 
+def test_arms_by_patch_size():
+    """One ARM per grid by default only on large patches; 0 and W override either way."""
+    from c3codec.video_encoder import VIDEO_PER_GRID_MIN_PIXELS, choose_arms, default_video_architecture
+
+    base = default_video_architecture()
+    assert choose_arms(base, None, VIDEO_PER_GRID_MIN_PIXELS - 1) == base
+    large = choose_arms(base, None, VIDEO_PER_GRID_MIN_PIXELS)
+    assert large.entropy.per_grid and large.entropy.widths == base.entropy.widths
+    assert choose_arms(base, 0, 10 * VIDEO_PER_GRID_MIN_PIXELS) == base
+    small = choose_arms(base, 2, 100)
+    assert small.entropy.per_grid and small.entropy.widths == (2, 2)
+    assert choose_arms(large, 0, 100) == base
+
+
 @pytest.mark.parametrize("width", [2, 8])
 def test_one_arm_per_grid_round_trips_exactly(width):
     """C3's E2/E3 entropy settings: every video grid under its own ARM, decoded exactly by
@@ -86,7 +100,7 @@ def test_fitting_learns_the_video():
     short = encode_video(clip, 1e-3, fit_config=preset_fit_config("test", steps=5))
     longer = encode_video(clip, 1e-3, fit_config=preset_fit_config("test", steps=150))
     assert longer.stats.psnr > short.stats.psnr + 3
-    assert longer.stats.psnr > 24
+    assert longer.stats.psnr > 20  # the mean colour scores 14.5 dB here
 
 
 def test_describe_reports_patches_and_bytes():

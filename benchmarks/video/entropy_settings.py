@@ -4,12 +4,13 @@ on a video's first 30 frames at equal wall time per encoding.
 
     python benchmarks/video/entropy_settings.py --variants shared16 shared8 grid8 grid4 grid2 --lambdas 1e-2
     python benchmarks/video/entropy_settings.py --variants shared16 shared8 --lambdas 3e-2 1e-2 4e-3 1.5e-3
-    python benchmarks/video/entropy_settings.py --report
+    python benchmarks/video/entropy_settings.py --video bikes --variants shared16 shared8 grid8 --lambdas 1e-1 3e-2 1e-2 4e-3
+    python benchmarks/video/entropy_settings.py --report [--anchor shared8]
 
 Each encoding runs with one thread (run two at once on a 2-core machine). Results are appended
 to ``entropy/results.jsonl`` as they come; rows already there are skipped (resumable). The
-report prints a table and the BD-rate of each variant against ``shared16`` (the default) over
-the lambdas both have.
+report prints a table and the BD-rate of each variant against ``--anchor`` (default
+``shared16``, C3's E1 width) over the lambdas both have, where they have four.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def rows() -> list[dict]:
     return [json.loads(line) for line in RESULTS.read_text().splitlines()] if RESULTS.exists() else []
 
 
-def report() -> None:
+def report(anchor_variant: str) -> None:
     from c3codec.evaluation.bdrate import bd
 
     table = rows()
@@ -85,15 +86,15 @@ def report() -> None:
               f"{r['psnr']:.2f} | {r['steps']} |")
     for video in sorted({r["video"] for r in table}):
         mine = [r for r in table if r["video"] == video]
-        anchor = {r["lmbda"]: r for r in mine if r["variant"] == "shared16"}
-        for variant in sorted({r["variant"] for r in mine} - {"shared16"}):
+        anchor = {r["lmbda"]: r for r in mine if r["variant"] == anchor_variant}
+        for variant in sorted({r["variant"] for r in mine} - {anchor_variant}):
             test = {r["lmbda"]: r for r in mine if r["variant"] == variant}
             common = sorted(set(test) & set(anchor))
             if len(common) < 4:
                 continue
             result = bd([anchor[l]["bpp"] for l in common], [anchor[l]["psnr"] for l in common],
                         [test[l]["bpp"] for l in common], [test[l]["psnr"] for l in common])
-            print(f"{video}: BD-rate of {variant} against shared16 over {len(common)} lambdas: "
+            print(f"{video}: BD-rate of {variant} against {anchor_variant} over {len(common)} lambdas: "
                   f"{result.rate_cubic:+.1f} % cubic / {result.rate_pchip:+.1f} % PCHIP"
                   + (f" ({result.warning})" if result.warning else ""))
 
@@ -106,9 +107,10 @@ def main() -> None:
     parser.add_argument("--frames", default="0:30")
     parser.add_argument("--budget", type=float, default=180.0, help="seconds per encoding")
     parser.add_argument("--report", action="store_true", help="print the table and BD-rates only")
+    parser.add_argument("--anchor", default="shared16", help="report: the variant BD-rates are against")
     args = parser.parse_args()
     if args.report:
-        report()
+        report(args.anchor)
         return
     RESULTS.parent.mkdir(exist_ok=True)
     for lmbda in args.lambdas:

@@ -49,14 +49,15 @@ def image_candidates(arch: ArchitectureConfig) -> list[tuple[str, ArchitectureCo
 
 
 def video_candidates(arch: ArchitectureConfig) -> list[tuple[str, ArchitectureConfig]]:
-    """The video axes this codec has (C3's E and S settings are not all built): the previous
-    frame's window (3x3 or 5x5, for motion), wider networks, the finest grid switched (off, or
-    on where ``arch`` has none)."""
+    """The video axes this codec has (C3's S settings are not built): the previous frame's
+    window (3x3 or 5x5, for motion), wider networks, the finest grid switched (off, or on where
+    ``arch`` has none), one ARM per grid or one shared (C3's E3 against E1), switched."""
     ent, drop = arch.entropy, arch.latents.drop_finest
     return [("default", arch),
             ("previous-frame window 5x5", replace(arch, entropy=replace(ent, prev_frame=5))),
             ("networks 24 wide", arch.with_widths(24)),
-            ("finest grid on" if drop else "no finest grid", arch.with_drop_finest(not drop))]
+            ("finest grid on" if drop else "no finest grid", arch.with_drop_finest(not drop)),
+            ("one shared ARM" if ent.per_grid else "one ARM per grid", arch.with_per_grid(not ent.per_grid))]
 
 
 def choose(target: torch.Tensor, lmbda: float, candidates: list[tuple[str, ArchitectureConfig]],

@@ -146,10 +146,11 @@ def _add_prev_grid(p: argparse.ArgumentParser) -> None:
 
 
 def _add_per_grid_arm(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--per-grid-arm", type=int, nargs="?", const=8, default=0, choices=[2, 4, 8, 12, 16],
+    p.add_argument("--per-grid-arm", type=int, nargs="?", const=8, default=None, choices=[0, 2, 4, 8, 12, 16],
                    metavar="W", help="one ARM of hidden widths (W, W) (default 8) per latent grid instead of one "
-                                     "shared by all (C3's video entropy settings E2/E3); costs more network "
-                                     "bytes, so it pays only on large pictures (benchmarks/video/README.md)")
+                                     "shared by all (C3's video entropy settings E2/E3); 0: one shared ARM. Costs "
+                                     "more network bytes, so by default only videos whose patches hold 2 M "
+                                     "pixels or more get it (benchmarks/video/README.md)")
 
 
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
@@ -302,7 +303,7 @@ def _arch(args: argparse.Namespace) -> ArchitectureConfig:
     arch = replace(base, entropy=replace(base.entropy, context=context))
     arch = arch.with_drop_finest(bool(drop_finest(args, video=False))).with_prev_grid(args.prev_grid)
     arch = arch.with_widths(args.width) if args.width else arch
-    return arch.with_per_grid_arm(args.per_grid_arm).with_marm(args.marm)
+    return arch.with_per_grid_arm(args.per_grid_arm or 0).with_marm(args.marm)
 
 
 def check_complexity(args: argparse.Namespace) -> None:
@@ -715,7 +716,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                        + (", adaptive" if args.adaptive else "")
                        + (f", finest grid {args.finest_grid}" if args.finest_grid != "auto" else "")
                        + (f", previous-grid context {args.prev_grid}x{args.prev_grid}" if args.prev_grid else "")
-                       + (f", one ({args.per_grid_arm}, {args.per_grid_arm}) ARM per grid" if args.per_grid_arm else "")
+                       + ({None: "", 0: ", one shared ARM"}.get(args.per_grid_arm,
+                                                                f", one ({args.per_grid_arm}, {args.per_grid_arm}) ARM per grid"))
                        + (", learned masks" if args.learn_mask else ""))
         name = args.name or "C3"
     else:
@@ -729,7 +731,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         name = args.name or codec.name
     # Image by image, so that an interrupted run leaves whole RD curves behind it.
     if args.codec != "c3" and (args.marm or args.adaptive or args.learn_mask or args.finest_grid != "auto"
-                               or args.prev_grid or args.per_grid_arm or args.complexity != "default"):
+                               or args.prev_grid or args.per_grid_arm is not None or args.complexity != "default"):
         raise UsageError("--marm, --complexity, --adaptive, --finest-grid, --prev-grid, --per-grid-arm and "
                          "--learn-mask are for the c3 codec")
     if video_c3 and args.prev_grid:

@@ -45,15 +45,40 @@ cut into two 136-row patches because C3's size is 270)."""
 
 def default_video_architecture(drop_finest: bool = False) -> ArchitectureConfig:
     """The CPU-budget video setting: C3's video latent step (0.3) and grid count (6, E1/E3),
-    the budget latent gain, (16, 16) networks (E1's entropy width; C3's (32, 32) synthesis
-    costs four times the MACs), a 7x7 causal window in the current latent frame and the 3x3
-    window of the previous latent frame around the same position (C3 learns a 4x4 window's
-    location instead: not built yet). ``drop_finest``: no full-resolution grid."""
+    the budget latent gain, a (16, 16) synthesis (C3's (32, 32) costs four times the MACs),
+    one (8, 8) ARM shared by all grids (:data:`VIDEO_ARM_WIDTH`), a 7x7 causal window in the
+    current latent frame and the 3x3 window of the previous latent frame around the same
+    position (``--learn-mask`` places it by a short fit, as C3 does). ``drop_finest``: no
+    full-resolution grid."""
     return ArchitectureConfig(
         latents=LatentConfig(num_grids=6, step=0.3, gain_factor=BUDGET_GAIN, drop_finest=drop_finest),
         synthesis=SynthesisConfig(widths=(16, 16)),
-        entropy=EntropyConfig(widths=(16, 16), context=7, prev_frame=3),
+        entropy=EntropyConfig(widths=(VIDEO_ARM_WIDTH,) * 2, context=7, prev_frame=3),
     )
+
+
+VIDEO_ARM_WIDTH = 8
+"""Hidden width of the video ARM. C3's E1 has (16, 16); on a CPU budget (3 minutes for 30
+frames, benchmarks/video/README.md "Entropy settings") (8, 8) gave -18.4 % BD-rate on bikes
+(its two patches each send their networks, which at 16 wide were 10-28 % of the file) and a wash
+on carphone (+0.2 % cubic / -0.8 % PCHIP), with fewer decoding MACs."""
+
+VIDEO_PER_GRID_MIN_PIXELS = 2_000_000
+"""Videos whose patches hold this many pixels (frames x rows x columns, on average) or more get
+one ARM per latent grid by default (C3's E3 with this codec's ARM width) instead of one shared.
+At 3 minutes for 30 frames (benchmarks/video/README.md "Entropy settings"): bikes (two patches
+of 2.6 M pixels) -27.4 % cubic / -11.9 % PCHIP BD-rate against the shared (8, 8) ARM (+0.6 dB
+at lambda 3e-2 to 4e-3, losing at 1e-1); carphone (one patch of 0.76 M pixels) lost 25 % in
+bytes at lambda 1e-2, where five networks cost more than their better fit saves."""
+
+
+def choose_arms(arch: ArchitectureConfig, per_grid_arm: int | None, patch_pixels: float) -> ArchitectureConfig:
+    """``arch`` with the ARMs ``per_grid_arm`` asks: None, the default (one per grid on patches
+    of :data:`VIDEO_PER_GRID_MIN_PIXELS` or more, ``patch_pixels`` being their mean size), 0 one
+    shared ARM, W one (W, W) ARM per grid."""
+    if per_grid_arm is None:
+        return arch.with_per_grid(True) if patch_pixels >= VIDEO_PER_GRID_MIN_PIXELS else arch
+    return arch.with_per_grid(True, per_grid_arm) if per_grid_arm else arch.with_per_grid(False)
 
 
 VIDEO_FINEST_GRID_MAX_LAMBDA = 2e-3
@@ -204,7 +229,7 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
                  counts: tuple[int, int, int] | None = None, progress: bool = False,
                  device: str | torch.device = "cpu", jobs: int = 1, scheduler: str | None = None,
                  threads: int | None = None, adaptive: bool = False, learn_mask: bool = False,
-                 drop_finest: bool | None = None, per_grid_arm: int = 0,
+                 drop_finest: bool | None = None, per_grid_arm: int | None = None,
                  on_patch: Callable[[int, int, PatchStats], None] | None = None) -> VideoEncodeResult:
     """Compress RGB frames ((T, H, W, 3) uint8, or uint16 at 16 bits) at rate-distortion weight
     ``lmbda``. ``counts`` overrides the patch grid of :func:`patch_counts`; ``yuv`` is the
@@ -219,8 +244,7 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
     architecture chosen by short trial encodings; ``learn_mask``: its previous-frame windows
     placed by a short fit (both :mod:`c3codec.adaptive`). Without ``arch``, the default video
     architecture, with the finest grid dropped if ``drop_finest`` (None: above
-    :data:`VIDEO_FINEST_GRID_MAX_LAMBDA`); ``per_grid_arm`` > 0: one ARM of that hidden width
-    per grid instead of one shared (C3's E2/E3)."""
+    :data:`VIDEO_FINEST_GRID_MAX_LAMBDA`); ``per_grid_arm``: the ARMs, :func:`choose_arms`."""
     check_lambda(lmbda)
     if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype not in (np.uint8, np.uint16):
         raise ValueError("frames must be a (T, H, W, 3) uint8 or uint16 array")
@@ -229,14 +253,13 @@ def encode_video(frames: np.ndarray, lmbda: float, *, fps: Fraction = Fraction(2
         raise ValueError("give either arch or drop_finest, not both")
     if drop_finest is None:
         drop_finest = lmbda > VIDEO_FINEST_GRID_MAX_LAMBDA
-    arch = arch or default_video_architecture(drop_finest)
-    arch = arch.with_per_grid_arm(per_grid_arm)
-    check_video_architecture(arch)
     fit_config = fit_config or preset_fit_config("fast")
     start = time.perf_counter()
     t, h, w = frames.shape[:3]
     header = VideoHeader(t, h, w, bit_depth, Fraction(fps), yuv, counts or patch_counts(t, h, w, lmbda))
     patches = header.patches()
+    arch = choose_arms(arch or default_video_architecture(drop_finest), per_grid_arm, t * h * w / len(patches))
+    check_video_architecture(arch)
     results: list[PatchResult | None] = [None] * len(patches)
     reconstruction = np.empty_like(frames)
 

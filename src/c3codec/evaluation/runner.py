@@ -46,7 +46,7 @@ class Task:
     learn_mask: bool = False  # c3 on videos: learned previous-frame windows (adaptive.py)
     drop_finest: bool | None = False  # c3: no full-resolution latent grid (None: videos' rule for the lambda)
     prev_grid: int = 0  # c3 on images: the previous-grid context's window (0: off)
-    per_grid_arm: int = 0  # c3: one ARM of this hidden width per grid (0: one shared ARM)
+    per_grid_arm: int | None = None  # c3: one ARM of this hidden width per grid (0: one shared; None: the default)
 
     @property
     def key(self) -> tuple[str, str, float]:
@@ -130,7 +130,7 @@ def _run_c3(picture: Picture, task: Task):
     extra = {} if task.budget_seconds is None else {"budget_seconds": task.budget_seconds}
     arch = (default_architecture(budget=task.budget_seconds is not None, complexity=task.complexity)
             .with_marm(task.marm).with_drop_finest(bool(task.drop_finest)).with_prev_grid(task.prev_grid))
-    arch = arch.with_per_grid_arm(task.per_grid_arm)
+    arch = arch.with_per_grid_arm(task.per_grid_arm or 0)
     start = time.perf_counter()
     result = encode(picture, task.setting, arch=arch,
                     fit_config=preset_fit_config(task.preset, steps=task.steps,
